@@ -1,0 +1,55 @@
+"""The `nmt` console script: one subcommand per module in :mod:`nmt.cli`.
+
+Each subcommand module has ``add_arguments(parser)`` and ``run(args) -> int``. A user-caused
+error (:class:`~nmt.errors.NmtError`) prints one ``nmt <command>: error: ...`` line and exits 1;
+Ctrl-C exits 130 without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from nmt import __version__
+from nmt.errors import NmtError
+
+# name -> (module, one-line help); later issues add train, translate, score, average, bench, ...
+COMMANDS = {
+    "preprocess": ("nmt.cli.preprocess", "raw parallel text -> binarized data directory with its pipeline"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nmt", description="Convolutional and quasi-recurrent neural machine translation."
+    )
+    parser.add_argument("--version", action="version", version=f"nmt {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_module=module)
+        importlib.import_module(module).add_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return importlib.import_module(args._module).run(args)
+    except NmtError as e:
+        print(f"nmt {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"nmt {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 141
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Reading parallel text safely: UTF-8 checked line by line, both sides in lockstep.
+
+Every problem a user can cause (missing file, bad UTF-8, unequal line counts) becomes an
+:class:`~nmt.errors.NmtError` whose message names the file and the line.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from nmt.errors import NmtError
+
+
+def require_file(path: str | Path, what: str = "input file") -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise NmtError(f"{what} not found: {path}")
+    return path
+
+
+def decode_line(raw: bytes, path: str | Path, lineno: int) -> str:
+    """One line of bytes to text without its line ending; bad UTF-8 names file and line."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise NmtError(f"{path}, line {lineno}: invalid UTF-8 (byte {e.start + 1} of the line)") from None
+    return text.rstrip("\r\n")
+
+
+def read_lines(path: str | Path) -> Iterator[str]:
+    """Yield the lines of a UTF-8 file, without line endings."""
+    path = require_file(path)
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            yield decode_line(raw, path, lineno)
+
+
+def count_lines(path: str | Path) -> int:
+    with open(path, "rb") as f:
+        return sum(1 for _ in f)
+
+
+def read_parallel(src_path: str | Path, tgt_path: str | Path) -> Iterator[tuple[str, str]]:
+    """Yield aligned (source, target) lines; unequal line counts name both files and both counts."""
+    src_path, tgt_path = require_file(src_path), require_file(tgt_path)
+    n = 0
+    with open(src_path, "rb") as fs, open(tgt_path, "rb") as ft:
+        for n, (rs, rt) in enumerate(zip(fs, ft), 1):
+            yield decode_line(rs, src_path, n), decode_line(rt, tgt_path, n)
+        rest_s, rest_t = sum(1 for _ in fs), sum(1 for _ in ft)
+    if rest_s or rest_t:
+        raise NmtError(
+            f"unequal line counts: {src_path} has {n + rest_s} lines, {tgt_path} has {n + rest_t}"
+        )
+
+
+@contextmanager
+def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-8"):
+    """Write to a temporary file next to ``path``; fsync and rename into place only on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
