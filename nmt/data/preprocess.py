@@ -224,7 +224,7 @@ def _learn_pipeline(opts, steps, word_counts, text_dir: Path, splits, log) -> tu
     languages = {lang: {"text": steps[lang].to_dict(), "subword": subword[lang]} for lang in opts.langs}
     piece_counts = _count_pieces(opts, languages, assets, text_dir)
     joined = opts.joint_bpe if opts.joined_dictionary is None else opts.joined_dictionary
-    build = dict(threshold=opts.threshold, nwords=opts.nwords, padding_factor=opts.padding_factor)
+    build = {"threshold": opts.threshold, "nwords": opts.nwords, "padding_factor": opts.padding_factor}
     if joined:
         shared = Dictionary.build(piece_counts[src] + piece_counts[tgt], **build).to_text()
         dicts = {src: shared, tgt: shared}
@@ -289,19 +289,19 @@ def _binarize_split(opts, pipeline: Pipeline, split: str, text_dir: Path, tmp: P
         sub_file = text_dir / f"{split}.sub.{lang}"
         if not sub_file.exists():
             _segment_file(opts, side.segmenter.spec(), pipeline.assets, text_dir, split, lang)
-        unk = 0
-
-        def ids():
-            nonlocal unk
-            for line in read_lines(sub_file):
-                row = side.dictionary.encode(line.split())
-                unk += row.count(UNK_ID)
-                yield row
-
-        n = write_split(tmp, split, lang, ids(), len(side.dictionary))
+        unk = Counter()
+        n = write_split(tmp, split, lang, _encode_lines(sub_file, side.dictionary, unk), len(side.dictionary))
         stats["tokens"][lang] = n
-        stats["unk_rate"][lang] = round(unk / n, 6) if n else 0.0
+        stats["unk_rate"][lang] = round(unk[UNK_ID] / n, 6) if n else 0.0
     return stats
+
+
+def _encode_lines(path: Path, dictionary: Dictionary, unk: Counter):
+    """Yield the ids of each line of segmented text, counting unknowns into ``unk[UNK_ID]``."""
+    for line in read_lines(path):
+        row = dictionary.encode(line.split())
+        unk[UNK_ID] += row.count(UNK_ID)
+        yield row
 
 
 def _replace_dir(new: Path, dest: Path) -> None:

@@ -10,6 +10,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import zip_longest
 from pathlib import Path
 
 from nmt.errors import NmtError
@@ -47,15 +48,12 @@ def count_lines(path: str | Path) -> int:
 def read_parallel(src_path: str | Path, tgt_path: str | Path) -> Iterator[tuple[str, str]]:
     """Yield aligned (source, target) lines; unequal line counts name both files and both counts."""
     src_path, tgt_path = require_file(src_path), require_file(tgt_path)
-    n = 0
     with open(src_path, "rb") as fs, open(tgt_path, "rb") as ft:
-        for n, (rs, rt) in enumerate(zip(fs, ft), 1):
+        for n, (rs, rt) in enumerate(zip_longest(fs, ft), 1):
+            if rs is None or rt is None:
+                ns, nt = n - 1 + (rs is not None) + sum(1 for _ in fs), n - 1 + (rt is not None) + sum(1 for _ in ft)
+                raise NmtError(f"unequal line counts: {src_path} has {ns} lines, {tgt_path} has {nt}")
             yield decode_line(rs, src_path, n), decode_line(rt, tgt_path, n)
-        rest_s, rest_t = sum(1 for _ in fs), sum(1 for _ in ft)
-    if rest_s or rest_t:
-        raise NmtError(
-            f"unequal line counts: {src_path} has {n + rest_s} lines, {tgt_path} has {n + rest_t}"
-        )
 
 
 @contextmanager

@@ -1,0 +1,81 @@
+"""The model contract every family implements; beam search and the trainer know nothing else.
+
+Shapes are batch-first: ``B`` sentences, ``S`` source and ``T`` target positions, ``V`` the target
+vocabulary. Token ids are ``long``; the special ids come from :mod:`nmt.data.dictionary`, and the
+decoder input starts with eos (fairseq's convention): ``tgt_in = [eos, y_1, …, y_n]``.
+
+Each family defines two small dataclasses, its ``EncoderOut`` (what the decoder reads from the
+source) and its decoder ``State`` (what incremental decoding carries from one step to the next),
+with the shapes of their fields in the docstring. Both are immutable in use: ``reorder_*`` and
+``decode_step`` return new objects and never modify their arguments, so a beam search may keep
+old states around.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from typing import Any, Generic, TypeVar
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+EncoderOut = TypeVar("EncoderOut")
+State = TypeVar("State")
+
+
+class Seq2SeqModel(nn.Module, ABC, Generic[EncoderOut, State]):
+    """An encoder-decoder translation model with teacher-forced and incremental decoding.
+
+    The property every family must pass: feeding ``tgt_in`` one token at a time through
+    :meth:`decode_step` gives the same log-probabilities as :meth:`forward` over the whole of it.
+    """
+
+    @abstractmethod
+    def forward(self, src: Tensor, src_lens: Tensor, tgt_in: Tensor) -> Tensor:
+        """Teacher forcing: src (B, S) long, src_lens (B,), tgt_in (B, T) -> logits (B, T, V)."""
+
+    @abstractmethod
+    def encode(self, src: Tensor, src_lens: Tensor) -> EncoderOut:
+        """Run the encoder once: src (B, S) long, src_lens (B,) long."""
+
+    @abstractmethod
+    def init_state(self, enc: EncoderOut) -> State:
+        """The decoder state before the first step, for the batch of ``enc``."""
+
+    @abstractmethod
+    def decode_step(self, prev_tokens: Tensor, state: State,
+                    enc: EncoderOut) -> tuple[Tensor, State]:
+        """One step: prev_tokens (B,) -> (log_probs (B, V) float32, the next state)."""
+
+    @abstractmethod
+    def reorder_state(self, state: State, index: Tensor) -> State:
+        """A new state whose row ``b`` is row ``index[b]`` of ``state`` (index (B',) long)."""
+
+    @abstractmethod
+    def reorder_encoder_out(self, enc: EncoderOut, index: Tensor) -> EncoderOut:
+        """A new encoder output whose row ``b`` is row ``index[b]`` of ``enc``."""
+
+    @abstractmethod
+    def max_positions(self) -> tuple[int, int]:
+        """The longest (source, target) sequences the model accepts, in tokens."""
+
+    @staticmethod
+    def log_probs(logits: Tensor) -> Tensor:
+        """Normalised log-probabilities over the last dim, in float32 whatever the logits' dtype."""
+        return F.log_softmax(logits.float(), dim=-1)
+
+
+def select_rows(obj: Any, index: Tensor) -> Any:
+    """A copy of the dataclass ``obj`` with every tensor field (or list/tuple of tensors) indexed by
+    ``index`` along dim 0, the batch dim. Other fields (ints, None) are copied as they are."""
+
+    def pick(value: Any) -> Any:
+        if isinstance(value, Tensor):
+            return value.index_select(0, index)
+        if isinstance(value, (list, tuple)):
+            return type(value)(pick(v) for v in value)
+        return value
+
+    changes = {f.name: pick(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    return dataclasses.replace(obj, **changes)

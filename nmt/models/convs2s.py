@@ -1,0 +1,366 @@
+"""ConvS2S: Convolutional Sequence to Sequence Learning (Gehring et al. 2017).
+
+Numerically the same function as fairseq's ``fconv`` on the same weights (see
+:mod:`nmt.models.fairseq_import`); the state-dict names follow fairseq's where the structure allows,
+with the conv, its residual projection and its attention grouped per layer:
+
+    {encoder,decoder}.embed_tokens / embed_positions / fc1 / fc2
+    {encoder,decoder}.layers.{i}.conv.conv        weight-normalised Conv1d, weight (2C, C_in, k)
+    {encoder,decoder}.layers.{i}.projection       only where the residual width changes
+    decoder.layers.{i}.attention.{in,out}_projection
+    decoder.fc3                                   output layer (its weight is the decoder embedding
+                                                  table when ``tie_output``)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from torch import Tensor, nn
+
+from nmt.data.dictionary import PAD_ID
+from nmt.errors import NmtError
+from nmt.models.base import Seq2SeqModel, select_rows
+from nmt.modules.glu_conv import GLUConv1d
+from nmt.modules.grad_multiply import grad_multiply
+from nmt.modules.learned_positions import LearnedPositionalEmbedding
+from nmt.modules.multistep_attention import MultiStepAttention, source_length_scale
+from nmt.modules.weight_norm import wn_linear
+
+SQRT_HALF = math.sqrt(0.5)
+
+
+class LayerSpec(NamedTuple):
+    """One conv block: output width, kernel width, and how many blocks back its residual comes
+    from (1: the previous block, 0: no residual), as in fairseq's ``(out, kernel, residual)``."""
+
+    channels: int
+    kernel: int
+    residual: int = 1
+
+
+_LAYER_KEYS = ("channels", "kernel", "repeat", "residual")
+
+
+def _fairseq_default_stack() -> list[dict]:
+    return [{"channels": 512, "kernel": 3, "repeat": 20}]
+
+
+def expand_layers(stack: list) -> list[LayerSpec]:
+    """Expand a layer stack given as data into one :class:`LayerSpec` per block.
+
+    Items are dicts ``{channels, kernel, repeat=1, residual=1}`` (the config form, e.g.
+    ``[{channels: 512, kernel: 3, repeat: 9}, {channels: 1024, kernel: 3, repeat: 4}]``) or
+    sequences ``(channels, kernel[, residual])`` (fairseq's form after parsing).
+    """
+    specs: list[LayerSpec] = []
+    for item in stack:
+        if isinstance(item, dict):
+            unknown = sorted(set(item) - set(_LAYER_KEYS))
+            if unknown or "channels" not in item or "kernel" not in item:
+                raise NmtError(f"bad layer {item!r}: keys are channels, kernel, repeat, residual")
+            spec = LayerSpec(int(item["channels"]), int(item["kernel"]), int(item.get("residual", 1)))
+            specs.extend([spec] * int(item.get("repeat", 1)))
+        elif isinstance(item, (list, tuple)) and len(item) in (2, 3):
+            specs.append(LayerSpec(*(int(v) for v in item)))
+        else:
+            raise NmtError(f"bad layer {item!r}: expected {{channels, kernel, repeat}} or a tuple")
+    if not specs:
+        raise NmtError("a ConvS2S layer stack needs at least one layer")
+    for i, s in enumerate(specs):
+        if s.channels < 1 or s.kernel < 1 or not 0 <= s.residual <= i + 1:
+            raise NmtError(f"bad layer {i} {tuple(s)}: need channels, kernel >= 1, 0 <= residual <= {i + 1}")
+    return specs
+
+
+def compress_layers(specs: list[LayerSpec]) -> list[dict]:
+    """The inverse of :func:`expand_layers`: runs of equal blocks as ``{.., repeat: n}`` dicts."""
+    out: list[dict] = []
+    for s in specs:
+        d = {"channels": s.channels, "kernel": s.kernel}
+        if s.residual != 1:
+            d["residual"] = s.residual
+        if out and {k: v for k, v in out[-1].items() if k != "repeat"} == d:
+            out[-1]["repeat"] = out[-1].get("repeat", 1) + 1
+        else:
+            out.append(d)
+    return out
+
+
+@dataclass
+class ConvS2SConfig:
+    """Architecture of a ConvS2S model. The defaults are fairseq's ``fconv`` base architecture.
+
+    ``decoder_attention`` is one bool for every decoder layer or one bool per layer.
+    ``max_*_positions`` are the rows of the learned position tables; a sequence may have up to
+    ``rows − pad_id − 1`` tokens (1022 with 1024 rows). ``share_embeddings`` uses one token table for
+    source and target (same vocabulary and embed dim); ``tie_output`` uses the decoder token table as
+    the output layer's weight (fairseq ``--share-input-output-embed``; needs
+    ``decoder_out_embed_dim == decoder_embed_dim``).
+    """
+
+    src_vocab_size: int = 0
+    tgt_vocab_size: int = 0
+    encoder_embed_dim: int = 512
+    encoder_layers: list = field(default_factory=_fairseq_default_stack)
+    decoder_embed_dim: int = 512
+    decoder_layers: list = field(default_factory=_fairseq_default_stack)
+    decoder_out_embed_dim: int = 256
+    decoder_attention: bool | list[bool] = True
+    dropout: float = 0.1
+    share_embeddings: bool = False
+    tie_output: bool = False
+    max_source_positions: int = 1024
+    max_target_positions: int = 1024
+    pad_id: int = PAD_ID
+
+    def encoder_specs(self) -> list[LayerSpec]:
+        return expand_layers(self.encoder_layers)
+
+    def decoder_specs(self) -> list[LayerSpec]:
+        return expand_layers(self.decoder_layers)
+
+    def attention_layers(self) -> list[bool]:
+        n = len(self.decoder_specs())
+        flags = self.decoder_attention
+        flags = [bool(flags)] * n if isinstance(flags, bool) else [bool(f) for f in flags]
+        if len(flags) != n:
+            raise NmtError(f"decoder_attention has {len(flags)} entries for {n} decoder layers")
+        return flags
+
+    def validate(self) -> None:
+        if self.src_vocab_size < 1 or self.tgt_vocab_size < 1:
+            raise NmtError("ConvS2SConfig needs src_vocab_size and tgt_vocab_size (from the data)")
+        if not 0.0 <= self.dropout < 1.0:
+            raise NmtError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.tie_output and self.decoder_out_embed_dim != self.decoder_embed_dim:
+            raise NmtError("tie_output needs decoder_out_embed_dim == decoder_embed_dim")
+        if self.share_embeddings and (self.src_vocab_size != self.tgt_vocab_size
+                                      or self.encoder_embed_dim != self.decoder_embed_dim):
+            raise NmtError("share_embeddings needs equal vocabulary sizes and embed dims")
+        self.attention_layers()
+        self.encoder_specs()
+
+
+@dataclass
+class ConvS2SEncoderOut:
+    """What the decoder reads from the source.
+
+    z:        (B, S, D) encoder outputs, 0 at source pads (the attention keys)
+    ze:       (B, S, D) (z + e)·√½ with e the source embeddings (the attention values)
+    pad_mask: (B, S) bool, True at source pads
+    """
+
+    z: Tensor
+    ze: Tensor
+    pad_mask: Tensor
+
+
+@dataclass
+class ConvS2SState:
+    """Incremental decoder state.
+
+    windows: per decoder layer, (B, k_l − 1, C_in_l): the last k_l − 1 inputs of its convolution
+    step:    number of target tokens consumed so far (the next token has position step + pad + 1)
+    attn:    (B, S) attention of the last step averaged over the layers, or None
+    """
+
+    windows: list[Tensor]
+    step: int = 0
+    attn: Tensor | None = None
+
+
+def token_embedding(num_embeddings: int, dim: int, pad_id: int) -> nn.Embedding:
+    """An embedding table ~ N(0, 0.1) with a zero pad row (paper §3.1 and appendix)."""
+    m = nn.Embedding(num_embeddings, dim, padding_idx=pad_id)
+    nn.init.normal_(m.weight, mean=0.0, std=0.1)
+    nn.init.zeros_(m.weight[pad_id])
+    return m
+
+
+def position_embedding(num_positions: int, dim: int, pad_id: int) -> LearnedPositionalEmbedding:
+    m = LearnedPositionalEmbedding(num_positions, dim, pad_id)
+    nn.init.normal_(m.weight, mean=0.0, std=0.1)
+    nn.init.zeros_(m.weight[pad_id])
+    return m
+
+
+class ConvS2SLayer(nn.Module):
+    """One residual block: ``h^l = [attention](v(conv(h^{l−1}))) + h^{l−r}`` scaled by √½ (§3.2).
+
+    The residual comes from ``residual`` blocks back (through a weight-normalised ``projection``
+    where the widths differ); :meth:`residual_input` picks it from the list of block outputs.
+    """
+
+    def __init__(self, in_channels: int, spec: LayerSpec, residual_channels: int, *,
+                 causal: bool, dropout: float, attention_dim: int | None = None):
+        super().__init__()
+        self.residual = spec.residual
+        self.projection = (wn_linear(residual_channels, spec.channels)
+                           if spec.residual and residual_channels != spec.channels else None)
+        self.conv = GLUConv1d(in_channels, spec.channels, spec.kernel, causal=causal, dropout=dropout)
+        self.attention = (MultiStepAttention(spec.channels, attention_dim)
+                          if attention_dim is not None else None)
+
+    def residual_input(self, outputs: list[Tensor]) -> Tensor | None:
+        if not self.residual:
+            return None
+        x = outputs[-self.residual]
+        return x if self.projection is None else self.projection(x)
+
+
+def build_layers(in_channels: int, specs: list[LayerSpec], *, causal: bool, dropout: float,
+                 attention_dims: list[int | None]) -> nn.ModuleList:
+    widths = [in_channels]  # input width of the stack, then each block's output width
+    layers = nn.ModuleList()
+    for spec, attention_dim in zip(specs, attention_dims):
+        residual_channels = widths[-spec.residual] if spec.residual else spec.channels
+        layers.append(ConvS2SLayer(widths[-1], spec, residual_channels, causal=causal,
+                                   dropout=dropout, attention_dim=attention_dim))
+        widths.append(spec.channels)
+    return layers
+
+
+class ConvS2SEncoder(nn.Module):
+    """Embeddings -> fc1 -> centred GLU conv blocks -> fc2, giving z and (z + e)·√½ (§3.1–3.2)."""
+
+    def __init__(self, cfg: ConvS2SConfig, embed_tokens: nn.Embedding):
+        super().__init__()
+        specs, dim = cfg.encoder_specs(), cfg.encoder_embed_dim
+        self.pad_id = cfg.pad_id
+        self.embed_tokens = embed_tokens
+        self.embed_positions = position_embedding(cfg.max_source_positions, dim, cfg.pad_id)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.fc1 = wn_linear(dim, specs[0].channels, dropout=cfg.dropout)
+        self.layers = build_layers(specs[0].channels, specs, causal=False, dropout=cfg.dropout,
+                                   attention_dims=[None] * len(specs))
+        self.fc2 = wn_linear(specs[-1].channels, dim)
+        self.grad_scale = 1.0  # set by the model to 1 / (2 · #attention layers)
+
+    def forward(self, src: Tensor) -> ConvS2SEncoderOut:
+        """src (B, S) long, padded on either side with ``pad_id``."""
+        pad_mask = src.eq(self.pad_id)  # (B, S)
+        pads = pad_mask.unsqueeze(-1)  # (B, S, 1)
+        e = self.dropout(self.embed_tokens(src) + self.embed_positions(src))  # (B, S, D)
+        x = self.fc1(e)  # (B, S, C_0)
+        outputs = [x]
+        for layer in self.layers:
+            residual = layer.residual_input(outputs)
+            x = layer.conv(x.masked_fill(pads, 0.0))  # pads must not leak into real positions
+            if residual is not None:
+                x = (x + residual) * SQRT_HALF
+            outputs.append(x)
+        z = self.fc2(x).masked_fill(pads, 0.0)  # (B, S, D)
+        z = grad_multiply(z, self.grad_scale)  # backward only; e keeps its full gradient below
+        return ConvS2SEncoderOut(z=z, ze=(z + e) * SQRT_HALF, pad_mask=pad_mask)
+
+
+class ConvS2SDecoder(nn.Module):
+    """Embeddings -> fc1 -> causal GLU conv blocks with attention -> fc2 -> fc3 (§3.2–3.3)."""
+
+    def __init__(self, cfg: ConvS2SConfig, embed_tokens: nn.Embedding):
+        super().__init__()
+        specs, dim = cfg.decoder_specs(), cfg.decoder_embed_dim
+        self.embed_tokens = embed_tokens
+        self.embed_positions = position_embedding(cfg.max_target_positions, dim, cfg.pad_id)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.fc1 = wn_linear(dim, specs[0].channels, dropout=cfg.dropout)
+        attention_dims = [dim if a else None for a in cfg.attention_layers()]
+        self.layers = build_layers(specs[0].channels, specs, causal=True, dropout=cfg.dropout,
+                                   attention_dims=attention_dims)
+        self.num_attention_layers = sum(a is not None for a in attention_dims)
+        self.fc2 = wn_linear(specs[-1].channels, cfg.decoder_out_embed_dim)
+        if cfg.tie_output:
+            self.fc3 = nn.Linear(cfg.decoder_out_embed_dim, cfg.tgt_vocab_size)
+            self.fc3.weight = embed_tokens.weight
+            nn.init.zeros_(self.fc3.bias)
+        else:
+            self.fc3 = wn_linear(cfg.decoder_out_embed_dim, cfg.tgt_vocab_size, dropout=cfg.dropout)
+
+    def forward(self, tgt_in: Tensor, enc: ConvS2SEncoderOut) -> tuple[Tensor, Tensor | None]:
+        """Teacher forcing: tgt_in (B, T) -> logits (B, T, V), average attention (B, T, S)."""
+        g = self.dropout(self.embed_tokens(tgt_in) + self.embed_positions(tgt_in))  # (B, T, D)
+        x, attn, _ = self._blocks(self.fc1(g), g, enc, windows=None)
+        return self._output(x), attn
+
+    def step(self, prev_tokens: Tensor, state: ConvS2SState,
+             enc: ConvS2SEncoderOut) -> tuple[Tensor, ConvS2SState]:
+        """One incremental step: prev_tokens (B,) -> logits (B, V) and the next state."""
+        batch_size = prev_tokens.size(0)
+        tokens = prev_tokens.unsqueeze(1)  # (B, 1)
+        pos = self.embed_positions.at_step(state.step, batch_size)  # (B, 1, D)
+        g = self.dropout(self.embed_tokens(tokens) + pos)  # (B, 1, D)
+        x, attn, windows = self._blocks(self.fc1(g), g, enc, windows=state.windows)
+        attn = None if attn is None else attn.squeeze(1)  # (B, S)
+        return self._output(x).squeeze(1), ConvS2SState(windows, state.step + 1, attn)
+
+    def _blocks(self, x: Tensor, g: Tensor, enc: ConvS2SEncoderOut, windows: list[Tensor] | None):
+        """The conv blocks over x (B, T, C_0); with ``windows`` (incremental, T = 1) each conv takes
+        its left context from its window instead of zero padding. Returns x, avg attention, windows."""
+        scale = source_length_scale(enc.pad_mask)  # (B, 1, 1)
+        outputs, new_windows, avg_attn = [x], [], None
+        for i, layer in enumerate(self.layers):
+            residual = layer.residual_input(outputs)
+            if windows is None:
+                x = layer.conv(x)
+            else:
+                x, window = layer.conv.step(x, windows[i])
+                new_windows.append(window)
+            if layer.attention is not None:
+                x, attn = layer.attention(x, g, enc.z, enc.ze, enc.pad_mask, scale)
+                attn = attn / len(self.layers)  # fairseq averages over all layers
+                avg_attn = attn if avg_attn is None else avg_attn + attn
+            if residual is not None:
+                x = (x + residual) * SQRT_HALF
+            outputs.append(x)
+        return x, avg_attn, new_windows
+
+    def _output(self, x: Tensor) -> Tensor:
+        return self.fc3(self.dropout(self.fc2(x)))
+
+
+class ConvS2S(Seq2SeqModel[ConvS2SEncoderOut, ConvS2SState]):
+    """The full model. Gradients flowing into the encoder output z are scaled by
+    1/(2·#attention layers) (§3.4); the source embeddings keep their gradient through (z + e)."""
+
+    def __init__(self, cfg: ConvS2SConfig):
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        src_embed = token_embedding(cfg.src_vocab_size, cfg.encoder_embed_dim, cfg.pad_id)
+        tgt_embed = (src_embed if cfg.share_embeddings else
+                     token_embedding(cfg.tgt_vocab_size, cfg.decoder_embed_dim, cfg.pad_id))
+        self.encoder = ConvS2SEncoder(cfg, src_embed)
+        self.decoder = ConvS2SDecoder(cfg, tgt_embed)
+        n = self.decoder.num_attention_layers
+        self.encoder.grad_scale = 1.0 / (2.0 * n) if n else 1.0
+
+    def forward(self, src: Tensor, src_lens: Tensor, tgt_in: Tensor) -> Tensor:
+        """src (B, S), src_lens (B,) (unused: the pad mask comes from the tokens), tgt_in (B, T)
+        -> logits (B, T, V)."""
+        return self.decoder(tgt_in, self.encode(src, src_lens))[0]
+
+    def encode(self, src: Tensor, src_lens: Tensor | None = None) -> ConvS2SEncoderOut:
+        return self.encoder(src)
+
+    def init_state(self, enc: ConvS2SEncoderOut) -> ConvS2SState:
+        batch_size = enc.z.size(0)
+        windows = [layer.conv.initial_window(batch_size, enc.z) for layer in self.decoder.layers]
+        return ConvS2SState(windows=windows)
+
+    def decode_step(self, prev_tokens: Tensor, state: ConvS2SState,
+                    enc: ConvS2SEncoderOut) -> tuple[Tensor, ConvS2SState]:
+        logits, state = self.decoder.step(prev_tokens, state, enc)
+        return self.log_probs(logits), state
+
+    def reorder_state(self, state: ConvS2SState, index: Tensor) -> ConvS2SState:
+        return select_rows(state, index)
+
+    def reorder_encoder_out(self, enc: ConvS2SEncoderOut, index: Tensor) -> ConvS2SEncoderOut:
+        return select_rows(enc, index)
+
+    def max_positions(self) -> tuple[int, int]:
+        return (self.encoder.embed_positions.max_positions,
+                self.decoder.embed_positions.max_positions)

@@ -1,0 +1,54 @@
+"""A convolution with gated linear units, the building block of ConvS2S (Gehring et al. 2017, §3.2)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from nmt.modules.weight_norm import wn_conv1d
+
+
+class GLUConv1d(nn.Module):
+    """Dropout, then a weight-normalised convolution to 2·C channels, then a GLU.
+
+    For a window of ``k`` inputs X the layer computes ``[A B] = W·X + b_w`` with
+    ``W ∈ R^{2C × k·C_in}`` and returns ``v([A B]) = A ⊗ σ(B)`` (paper eq. in §3.2): the first half of
+    the channels is the value, the second half the gate.
+
+    ``causal=False`` (encoder) pads the time axis around each output: ``(k−1)//2`` zeros on the left
+    and ``k//2`` on the right, which is centred for odd ``k`` and one step right-heavy for even ``k``
+    (fairseq's convention). ``causal=True`` (decoder) pads ``k−1`` zeros on the left only, so output
+    ``t`` sees inputs ``t−k+1 … t``; :meth:`step` computes the same output one step at a time from a
+    window of the last ``k−1`` inputs.
+
+    Shapes are batch-first and channels-last, ``(B, T, C)``, like the rest of the model.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *,
+                 causal: bool, dropout: float = 0.0):
+        super().__init__()
+        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
+        self.causal = causal
+        self.dropout = nn.Dropout(dropout)
+        self.conv = wn_conv1d(in_channels, 2 * out_channels, kernel_size, dropout=dropout, glu=True)
+        k = kernel_size
+        self.padding = (k - 1, 0) if causal else ((k - 1) // 2, k // 2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, T, C_in) -> (B, T, C_out)."""
+        x = self.dropout(x).transpose(1, 2)  # (B, C_in, T)
+        x = self.conv(F.pad(x, self.padding))  # (B, 2·C_out, T)
+        return F.glu(x, dim=1).transpose(1, 2)  # (B, T, C_out)
+
+    def initial_window(self, batch_size: int, like: Tensor) -> Tensor:
+        """The zero window before the first step: (B, k−1, C_in), the causal left padding."""
+        return like.new_zeros(batch_size, self.kernel_size - 1, self.in_channels)
+
+    def step(self, x: Tensor, window: Tensor) -> tuple[Tensor, Tensor]:
+        """One causal step: x (B, 1, C_in), window (B, k−1, C_in) -> out (B, 1, C_out), new window."""
+        if not self.causal:
+            raise RuntimeError("step() needs a causal convolution")
+        full = torch.cat([window, self.dropout(x)], dim=1)  # (B, k, C_in)
+        out = self.conv(full.transpose(1, 2))  # (B, 2·C_out, 1)
+        return F.glu(out, dim=1).transpose(1, 2), full[:, 1:]

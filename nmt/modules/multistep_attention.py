@@ -1,0 +1,59 @@
+"""The attention of ConvS2S, computed separately in every decoder layer (Gehring et al. 2017, §3.3)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from nmt.modules.weight_norm import wn_linear
+
+SQRT_HALF = math.sqrt(0.5)
+
+
+def source_length_scale(pad_mask: Tensor) -> Tensor:
+    """``n · rsqrt(n)`` (≈ √n) per sentence, n = its number of non-pad source tokens: (B, 1, 1).
+
+    The conditional input is a sum over ``n`` vectors; scaling by ``n·sqrt(1/n)`` instead of
+    averaging counteracts the change in variance (paper §3.4). Written as fairseq writes it.
+    """
+    n = (~pad_mask).sum(dim=1, keepdim=True).to(torch.float32).unsqueeze(-1)  # (B, 1, 1)
+    return n * n.rsqrt()
+
+
+class MultiStepAttention(nn.Module):
+    """Dot-product attention from one decoder layer's state over the encoder outputs.
+
+    With ``h_i`` the layer's GLU output at target step i, ``g_i`` the target embedding,
+    ``z_j`` the encoder outputs and ``e_j`` the source embeddings (paper §3.3):
+
+        d_i  = (W_d h_i + b_d + g_i) · √½
+        a_ij = softmax_j(d_i · z_j)                 (−inf at source pads)
+        c_i  = (Σ_j a_ij (z_j + e_j)) · n·sqrt(1/n)  (n non-pad source tokens; ``ze`` is (z+e)·√½)
+        out  = (W_o c_i + b_o + h_i) · √½
+
+    Both projections are weight-normalised Linears initialised with N(0, sqrt(1/n_in)).
+    """
+
+    def __init__(self, conv_channels: int, embed_dim: int):
+        super().__init__()
+        self.in_projection = wn_linear(conv_channels, embed_dim)
+        self.out_projection = wn_linear(embed_dim, conv_channels)
+
+    def forward(self, x: Tensor, target_embedding: Tensor, keys: Tensor, values: Tensor,
+                pad_mask: Tensor, scale: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """x (B, T, C), target_embedding (B, T, D), keys z (B, S, D), values ze (B, S, D),
+        pad_mask (B, S) True at pads, scale (B, 1, 1) from :func:`source_length_scale`.
+
+        Returns the layer output (B, T, C) and the attention probabilities (B, T, S).
+        """
+        if scale is None:
+            scale = source_length_scale(pad_mask)
+        d = (self.in_projection(x) + target_embedding) * SQRT_HALF  # (B, T, D)
+        scores = torch.bmm(d, keys.transpose(1, 2))  # (B, T, S)
+        scores = scores.float().masked_fill(pad_mask.unsqueeze(1), float("-inf"))
+        attn = F.softmax(scores, dim=-1).type_as(d)  # (B, T, S)
+        context = torch.bmm(attn, values) * scale.to(attn.dtype)  # (B, T, D)
+        return (self.out_projection(context) + x) * SQRT_HALF, attn
