@@ -55,24 +55,30 @@ def expand_layers(stack: list) -> list[LayerSpec]:
     ``[{channels: 512, kernel: 3, repeat: 9}, {channels: 1024, kernel: 3, repeat: 4}]``) or
     sequences ``(channels, kernel[, residual])`` (fairseq's form after parsing).
     """
-    specs: list[LayerSpec] = []
-    for item in stack:
-        if isinstance(item, dict):
-            unknown = sorted(set(item) - set(_LAYER_KEYS))
-            if unknown or "channels" not in item or "kernel" not in item:
-                raise NmtError(f"bad layer {item!r}: keys are channels, kernel, repeat, residual")
-            spec = LayerSpec(int(item["channels"]), int(item["kernel"]), int(item.get("residual", 1)))
-            specs.extend([spec] * int(item.get("repeat", 1)))
-        elif isinstance(item, (list, tuple)) and len(item) in (2, 3):
-            specs.append(LayerSpec(*(int(v) for v in item)))
-        else:
-            raise NmtError(f"bad layer {item!r}: expected {{channels, kernel, repeat}} or a tuple")
+    try:
+        specs = [spec for item in stack for spec in _expand_item(item)]
+    except (TypeError, ValueError):
+        msg = f"bad layer stack {stack!r}: channels, kernel, repeat, residual must be ints"
+        raise NmtError(msg) from None
     if not specs:
         raise NmtError("a ConvS2S layer stack needs at least one layer")
     for i, s in enumerate(specs):
         if s.channels < 1 or s.kernel < 1 or not 0 <= s.residual <= i + 1:
-            raise NmtError(f"bad layer {i} {tuple(s)}: need channels, kernel >= 1, 0 <= residual <= {i + 1}")
+            raise NmtError(f"bad layer {i} {tuple(s)}: need channels >= 1, kernel >= 1 "
+                           f"and 0 <= residual <= {i + 1}")
     return specs
+
+
+def _expand_item(item) -> list[LayerSpec]:
+    if isinstance(item, dict):
+        if set(item) - set(_LAYER_KEYS) or "channels" not in item or "kernel" not in item:
+            raise NmtError(f"bad layer {item!r}: keys are channels, kernel, repeat, residual")
+        residual = int(item.get("residual", 1))
+        return [LayerSpec(int(item["channels"]), int(item["kernel"]), residual)] * int(
+            item.get("repeat", 1))
+    if isinstance(item, (list, tuple)) and len(item) in (2, 3):
+        return [LayerSpec(*(int(v) for v in item))]
+    raise NmtError(f"bad layer {item!r}: expected {{channels, kernel, repeat}} or a tuple")
 
 
 def compress_layers(specs: list[LayerSpec]) -> list[dict]:
@@ -95,9 +101,9 @@ class ConvS2SConfig:
 
     ``decoder_attention`` is one bool for every decoder layer or one bool per layer.
     ``max_*_positions`` are the rows of the learned position tables; a sequence may have up to
-    ``rows − pad_id − 1`` tokens (1022 with 1024 rows). ``share_embeddings`` uses one token table for
-    source and target (same vocabulary and embed dim); ``tie_output`` uses the decoder token table as
-    the output layer's weight (fairseq ``--share-input-output-embed``; needs
+    ``rows − pad_id − 1`` tokens (1022 with 1024 rows). ``share_embeddings`` uses one token table
+    for source and target (same vocabulary and embed dim); ``tie_output`` uses the decoder token
+    table as the output layer's weight (fairseq ``--share-input-output-embed``; needs
     ``decoder_out_embed_dim == decoder_embed_dim``).
     """
 
@@ -200,7 +206,8 @@ class ConvS2SLayer(nn.Module):
         self.residual = spec.residual
         self.projection = (wn_linear(residual_channels, spec.channels)
                            if spec.residual and residual_channels != spec.channels else None)
-        self.conv = GLUConv1d(in_channels, spec.channels, spec.kernel, causal=causal, dropout=dropout)
+        self.conv = GLUConv1d(in_channels, spec.channels, spec.kernel, causal=causal,
+                              dropout=dropout)
         self.attention = (MultiStepAttention(spec.channels, attention_dim)
                           if attention_dim is not None else None)
 
@@ -215,7 +222,7 @@ def build_layers(in_channels: int, specs: list[LayerSpec], *, causal: bool, drop
                  attention_dims: list[int | None]) -> nn.ModuleList:
     widths = [in_channels]  # input width of the stack, then each block's output width
     layers = nn.ModuleList()
-    for spec, attention_dim in zip(specs, attention_dims):
+    for spec, attention_dim in zip(specs, attention_dims, strict=True):
         residual_channels = widths[-spec.residual] if spec.residual else spec.channels
         layers.append(ConvS2SLayer(widths[-1], spec, residual_channels, causal=causal,
                                    dropout=dropout, attention_dim=attention_dim))
@@ -297,8 +304,10 @@ class ConvS2SDecoder(nn.Module):
         return self._output(x).squeeze(1), ConvS2SState(windows, state.step + 1, attn)
 
     def _blocks(self, x: Tensor, g: Tensor, enc: ConvS2SEncoderOut, windows: list[Tensor] | None):
-        """The conv blocks over x (B, T, C_0); with ``windows`` (incremental, T = 1) each conv takes
-        its left context from its window instead of zero padding. Returns x, avg attention, windows."""
+        """The conv blocks over x (B, T, C_0); with ``windows`` (incremental, T = 1) each conv
+        takes its left context from its window instead of zero padding.
+
+        Returns x (B, T, C_L), the average attention (B, T, S) and the new windows."""
         scale = source_length_scale(enc.pad_mask)  # (B, 1, 1)
         outputs, new_windows, avg_attn = [x], [], None
         for i, layer in enumerate(self.layers):

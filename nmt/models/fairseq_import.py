@@ -1,9 +1,9 @@
 """Import fairseq ``fconv`` (ConvS2S) checkpoints without executing code from them.
 
 fairseq stores the architecture as an ``argparse.Namespace`` whose layer stacks are Python
-expressions (``"[(512, 3)] * 9 + [(1024, 3)] * 4 + [(2048, 1)] * 2"``) that fairseq ``eval``s. We read
-them with :func:`parse_fairseq_spec`, which accepts only literals, ``+`` of lists and ``*`` of a list
-by an int. Weight names and layouts differ from ours in three ways:
+expressions (``"[(512, 3)] * 9 + [(1024, 3)] * 4 + [(2048, 1)] * 2"``) that fairseq ``eval``s.
+We read them with :func:`parse_fairseq_spec`, which accepts only literals, ``+`` of lists and
+``*`` of a list by an int. Weight names and layouts differ from ours in three ways:
 
 - weight norm: fairseq's ``weight_g``/``weight_v`` are our ``parametrizations.weight.original0/1``;
 - convolutions: fairseq's weight is (kernel, in, out) with the norm over dims (0, 1), ours is
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import pickle
 import re
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,7 @@ def _eval_spec(node: ast.AST, text: str) -> Any:
         return result
     try:
         return ast.literal_eval(node)
-    except ValueError:
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         raise NmtError(f"fairseq spec {text!r} is not a literal layer list") from None
 
 
@@ -105,6 +106,9 @@ def config_from_fairseq_arch(arch: dict | argparse.Namespace, state_dict: dict[s
         pad_id=pad_id,
     )
 
+
+_REQUIRED = ("encoder.embed_tokens.weight", "decoder.embed_tokens.weight",
+             "encoder.embed_positions.weight", "decoder.embed_positions.weight")
 
 _RENAMES = [  # fairseq module path -> ours (weight-norm suffixes are handled separately)
     (re.compile(r"^(encoder|decoder)\.convolutions\.(\d+)\."), r"\1.layers.\2.conv.conv."),
@@ -162,6 +166,9 @@ def convs2s_from_fairseq_state(state_dict: dict[str, Tensor],
     Load the result with ``ConvS2S(config).load_state_dict(ours)`` (strict), which checks that every
     weight found its place.
     """
+    missing = [k for k in _REQUIRED if k not in state_dict]
+    if missing:
+        raise NmtError(f"not a fairseq fconv state dict: missing {', '.join(missing)}")
     return config_from_fairseq_arch(arch, state_dict), convert_fairseq_state(state_dict)
 
 
@@ -171,13 +178,20 @@ def load_fairseq_checkpoint(path: str | Path) -> tuple[ConvS2SConfig, dict]:
     path = Path(path)
     if not path.is_file():
         raise NmtError(f"fairseq checkpoint not found: {path}")
-    with torch.serialization.safe_globals([argparse.Namespace]):
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise NmtError(f"{path}: not a loadable fairseq checkpoint ({first_line})") from None
+    if not isinstance(checkpoint, dict) or "model" not in checkpoint:
+        raise NmtError(f"{path}: not a fairseq checkpoint (no 'model' state dict)")
     cfg = checkpoint.get("cfg")
     arch = cfg["model"] if cfg and cfg.get("model") is not None else checkpoint.get("args")
     if arch is None:
         raise NmtError(f"{path}: no model arguments (cfg['model'] or args) in the checkpoint")
     name = getattr(arch, "arch", None) if isinstance(arch, argparse.Namespace) else arch.get("arch")
-    if name is not None and (not str(name).startswith("fconv") or "self_att" in name or "_lm" in name):
+    name = str(name or "fconv")
+    if not name.startswith("fconv") or "self_att" in name or "_lm" in name:
         raise NmtError(f"{path}: architecture {name!r} is not a fairseq fconv model")
     return convs2s_from_fairseq_state(checkpoint["model"], arch)

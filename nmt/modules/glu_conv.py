@@ -1,4 +1,4 @@
-"""A convolution with gated linear units, the building block of ConvS2S (Gehring et al. 2017, §3.2)."""
+"""Convolution + gated linear unit, the building block of ConvS2S (Gehring et al. 2017, §3.2)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ class GLUConv1d(nn.Module):
     """Dropout, then a weight-normalised convolution to 2·C channels, then a GLU.
 
     For a window of ``k`` inputs X the layer computes ``[A B] = W·X + b_w`` with
-    ``W ∈ R^{2C × k·C_in}`` and returns ``v([A B]) = A ⊗ σ(B)`` (paper eq. in §3.2): the first half of
-    the channels is the value, the second half the gate.
+    ``W ∈ R^{2C × k·C_in}`` and returns ``v([A B]) = A ⊗ σ(B)`` (paper §3.2): the first half
+    of the channels is the value, the second half the gate.
 
-    ``causal=False`` (encoder) pads the time axis around each output: ``(k−1)//2`` zeros on the left
-    and ``k//2`` on the right, which is centred for odd ``k`` and one step right-heavy for even ``k``
+    ``causal=False`` (encoder) pads the time axis around each output: ``(k−1)//2`` zeros on the
+    left and ``k//2`` on the right, centred for odd ``k`` and one step right-heavy for even ``k``
     (fairseq's convention). ``causal=True`` (decoder) pads ``k−1`` zeros on the left only, so output
     ``t`` sees inputs ``t−k+1 … t``; :meth:`step` computes the same output one step at a time from a
     window of the last ``k−1`` inputs.
@@ -28,7 +28,8 @@ class GLUConv1d(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *,
                  causal: bool, dropout: float = 0.0):
         super().__init__()
-        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = kernel_size
         self.causal = causal
         self.dropout = nn.Dropout(dropout)
         self.conv = wn_conv1d(in_channels, 2 * out_channels, kernel_size, dropout=dropout, glu=True)
@@ -46,7 +47,7 @@ class GLUConv1d(nn.Module):
         return like.new_zeros(batch_size, self.kernel_size - 1, self.in_channels)
 
     def step(self, x: Tensor, window: Tensor) -> tuple[Tensor, Tensor]:
-        """One causal step: x (B, 1, C_in), window (B, k−1, C_in) -> out (B, 1, C_out), new window."""
+        """One causal step: x (B, 1, C_in), window (B, k−1, C_in) -> (B, 1, C_out), new window."""
         if not self.causal:
             raise RuntimeError("step() needs a causal convolution")
         full = torch.cat([window, self.dropout(x)], dim=1)  # (B, k, C_in)

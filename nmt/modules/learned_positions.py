@@ -34,7 +34,9 @@ class LearnedPositionalEmbedding(nn.Embedding):
         return super().forward(make_positions(tokens, self.padding_idx))
 
     def at_step(self, step: int, batch_size: int) -> Tensor:
-        """The embedding of incremental step ``step`` (0-based, position ``pad + 1 + step``): (B, 1, D)."""
+        """The embedding of incremental step ``step`` (0-based; position ``pad + 1 + step``).
+
+        Returns (B, 1, D)."""
         if step >= self.max_positions:
             raise IndexError(f"step {step} is past the {self.max_positions} learned positions")
         return self.weight[self.padding_idx + 1 + step].expand(batch_size, 1, -1)

@@ -1,4 +1,4 @@
-"""The attention of ConvS2S, computed separately in every decoder layer (Gehring et al. 2017, §3.3)."""
+"""The attention of ConvS2S, computed anew in every decoder layer (Gehring et al. 2017, §3.3)."""
 
 from __future__ import annotations
 

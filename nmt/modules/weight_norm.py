@@ -31,7 +31,7 @@ from torch.nn.utils.parametrizations import weight_norm
 
 
 def dropout_aware_init_(layer: nn.Module, fan_in: int, dropout: float = 0.0, glu: bool = False):
-    """Draw ``layer.weight`` from N(0, sqrt(gain·(1 − dropout)/fan_in)), gain 4 before a GLU; bias 0."""
+    """``layer.weight`` ~ N(0, sqrt(gain·(1 − dropout)/fan_in)), gain 4 before a GLU; bias 0."""
     gain = 4.0 if glu else 1.0
     nn.init.normal_(layer.weight, mean=0.0, std=math.sqrt(gain * (1.0 - dropout) / fan_in))
     if layer.bias is not None:
