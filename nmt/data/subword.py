@@ -6,7 +6,9 @@ as bytes (``assets``) so that a data directory and a checkpoint carry them the s
 
 from __future__ import annotations
 
+import contextlib
 import io
+import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -118,7 +120,10 @@ def learn_subword_nmt(word_counts: Counter, merges: int) -> bytes:
 
     vocab = io.StringIO("".join(f"{w} {c}\n" for w, c in word_counts.items()))
     out = io.StringIO()
-    learn_bpe(vocab, out, merges, min_frequency=2, is_dict=True)
+    # subword-nmt draws its own tqdm bar: keep it for terminals, out of logs
+    quiet = contextlib.nullcontext() if sys.stderr.isatty() else contextlib.redirect_stderr(io.StringIO())
+    with quiet:
+        learn_bpe(vocab, out, merges, min_frequency=2, is_dict=True)
     return out.getvalue().encode("utf-8")
 
 

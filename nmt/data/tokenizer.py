@@ -67,15 +67,16 @@ class WordProcessor:
     def tokenize(self, line: str) -> list[str]:
         """Raw line -> word tokens (normalised, tokenized, optionally lowercased)."""
         line = self.normalize(line)
-        if self.steps.lowercase:
-            line = line.lower()
         if self._tok is None:
-            return line.split()
-        return self._tok.tokenize(
-            line,
-            escape=self.steps.moses_escape,
-            aggressive_dash_splits=self.steps.aggressive_dash_splits,
-        )
+            tokens = line.split()
+        else:
+            tokens = self._tok.tokenize(
+                line,
+                escape=self.steps.moses_escape,
+                aggressive_dash_splits=self.steps.aggressive_dash_splits,
+            )
+        # lowercase after tokenizing, as Moses recipes do: the tokenizer's rules see the case
+        return [t.lower() for t in tokens] if self.steps.lowercase else tokens
 
     def detokenize(self, tokens: list[str]) -> str:
         """Word tokens -> plain text (the inverse of :meth:`tokenize` up to normalisation)."""
