@@ -17,6 +17,7 @@ from nmt.errors import NmtError
 # name -> (module, one-line help); later issues add train, translate, score, average, bench, ...
 COMMANDS = {
     "preprocess": ("nmt.cli.preprocess", "raw parallel text -> binarized data directory with its pipeline"),
+    "train": ("nmt.cli.train", "train a model from a preset and a recipe"),
     "bench": ("nmt.cli.bench", "measure speed and memory; prints JSON"),
 }
 

@@ -1,0 +1,76 @@
+"""`nmt train DATA_DIR --arch NAME --save-dir DIR [--config recipe.yaml] [--set key=value ...]`.
+
+Precedence: preset < recipe YAML < flags (fairseq's names, shorthands for ``--set``) < ``--set``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from nmt import registry
+from nmt.config import load_yaml, merge, parse_override
+from nmt.errors import NmtError
+from nmt.training.options import TrainConfig
+from nmt.training.trainer import Trainer, open_log
+
+# flag -> config key (flags are --set shorthands with the names fairseq users know)
+FLAGS = {
+    "max_tokens": ("max_tokens", int), "batch_size": ("batch_size", int),
+    "update_freq": ("update_freq", int), "optimizer": ("optim.name", str), "lr": ("optim.lr", float),
+    "momentum": ("optim.momentum", float), "clip_norm": ("optim.clip_norm", float),
+    "weight_decay": ("optim.weight_decay", float), "lr_scheduler": ("schedule.name", str),
+    "min_lr": ("schedule.min_lr", float), "warmup_updates": ("schedule.warmup_updates", int),
+    "label_smoothing": ("label_smoothing", float), "dropout": ("model.dropout", float),
+    "max_epoch": ("max_epoch", int), "max_update": ("max_update", int),
+    "stop_time_minutes": ("stop_time_minutes", float), "patience": ("patience", int),
+    "seed": ("seed", int), "precision": ("precision", str), "device": ("device", str),
+    "threads": ("threads", int), "save_interval_updates": ("save_interval_updates", int),
+    "keep_last": ("keep_last", int), "log_interval": ("log_interval", int),
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data_dir", nargs="?", help="a data directory made by nmt preprocess")
+    p.add_argument("--arch", help="architecture preset (see --list-archs); or `arch:` in the YAML")
+    p.add_argument("--save-dir", help="checkpoints, config.yaml and train.log.jsonl go here")
+    p.add_argument("--config", help="recipe YAML merged over the preset")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (repeatable)")
+    p.add_argument("--list-archs", action="store_true", help="print the architecture presets and exit")
+    g = p.add_argument_group("common settings (shorthands for --set)")
+    for flag, (key, kind) in FLAGS.items():
+        g.add_argument("--" + flag.replace("_", "-"), type=kind, default=None, help=f"= --set {key}=...")
+    g.add_argument("--no-save-optimizer-state", dest="save_optimizer_state", action="store_false", default=None)
+
+
+def resolve_config(args: argparse.Namespace) -> TrainConfig:
+    """Preset < YAML < flags < --set."""
+    recipe = load_yaml(args.config) if args.config else {}
+    arch = args.arch or recipe.get("arch")
+    if not arch:
+        raise NmtError("no architecture: give --arch NAME or `arch:` in the --config YAML")
+    cfg = TrainConfig(arch=arch, model=registry.preset(arch))
+    cfg = merge(cfg, {k: v for k, v in recipe.items() if k != "arch"})
+    for flag, (key, _) in FLAGS.items():
+        value = getattr(args, flag)
+        if value is not None:
+            cfg = merge(cfg, parse_override(f"{key}={value}"))
+    if args.save_optimizer_state is False:
+        cfg = merge(cfg, {"save_optimizer_state": False})
+    for item in args.set:
+        cfg = merge(cfg, parse_override(item))
+    return cfg
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list_archs:
+        for name, line in registry.describe_archs():
+            print(f"{name:24s} {line}")
+        return 0
+    if not args.data_dir or not args.save_dir:
+        raise NmtError("usage: nmt train DATA_DIR --arch NAME --save-dir DIR")
+    cfg = resolve_config(args)
+    save_dir = Path(args.save_dir)
+    trainer = Trainer(cfg, args.data_dir, save_dir, log=open_log(save_dir))
+    trainer.train()
+    return 0

@@ -1,0 +1,240 @@
+"""Batched beam search, step for step fairseq 0.12.2's ``SequenceGenerator`` with ``BeamSearch``.
+
+The rules (fairseq-generate's, so imported fairseq models give fairseq's translations):
+
+1. Every hypothesis starts from ``prev_tokens = [eos]``. At step 0 each sentence has one live
+   hypothesis (fairseq expands only beam 0 of identical beams); afterwards ``beam``.
+2. The log-probs of each step go through the rules of :mod:`nmt.search.common` (pad, unkpen, n-gram
+   blocking, forced eos at ``max_len``, no eos before ``min_len``).
+3. A candidate's score is the cumulative log-prob of its hypothesis plus the token's log-prob.
+   The ``2·beam`` best candidates of a sentence over (live hypothesis × vocabulary) are taken with
+   ``topk`` (fewer if the vocabulary is tiny).
+4. An eos candidate finishes its hypothesis only if it ranks among the first ``beam`` candidates
+   and its score is finite; an eos ranked lower is dropped. A finished hypothesis scores
+   ``cumulative log-prob incl. eos / (length incl. eos) ** lenpen``.
+5. The next live hypotheses are the first ``beam`` non-eos candidates, in rank order.
+6. A sentence is done once it has ``beam`` finished hypotheses (first come, first served), or at step
+   ``max_len``. Its finished hypotheses are sorted by score, best first, and the first ``nbest``
+   returned: the best of all finished hypotheses, not the first or the shortest.
+7. Optional ``early_stop``: a sentence is also done when no live hypothesis can still reach its
+   ``nbest``-th best finished score. Log-probs are <= 0, so a live hypothesis with cumulative ``c``
+   after ``t + 1`` tokens can finish at best with ``c / L ** lenpen`` for some length ``L`` in
+   ``[t + 2, max_len + 1]``; that is monotone in ``L``, so the bound is the larger of its two ends
+   (for c ≤ 0 and lenpen ≥ 0: ``c / (max_len + 1) ** lenpen``; lenpen 0: ``c``). Every later hypothesis
+   descends from a live one, so stopping then never changes the returned n-best; it only saves steps
+   (many with lenpen ≈ 0, few with lenpen 1, where the bound is loose).
+
+The hot path is batched tensor work over the (sentences × beam) rows: one ``decode_step``, one
+``topk``, one ``reorder_state`` per step. Only finished hypotheses are handled one by one in Python.
+Done sentences leave the batch (state, encoder output and histories shrink), as in fairseq.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from nmt.errors import NmtError
+from nmt.search.common import (
+    EOS_ID,
+    NEG_INF,
+    Hypothesis,
+    SearchConfig,
+    apply_step_rules,
+    autocast,
+    check_inputs,
+    max_length,
+    source_mask,
+    step_attention,
+)
+
+
+@dataclass
+class _Live:
+    """The live hypotheses of the active sentences: ``width`` rows per sentence (R = b·width), with
+    t the number of steps done.
+
+    sents:  (b,) long, the input sentence of each active sentence
+    tokens: (R, t + 1) long, leading eos then the tokens so far
+    cum:    (R, t) float32, cumulative score after each token
+    attn:   (R, t, S) float32 attention of each step, or None
+    """
+
+    sents: Tensor
+    tokens: Tensor
+    cum: Tensor
+    attn: Tensor | None
+    state: Any
+    enc: Any
+    width: int
+
+
+@dataclass
+class _Candidates:
+    """The top candidates of each active sentence, best first: (b, k) each.
+
+    scores: cumulative score; tokens: the token; rows: the live row it extends."""
+
+    scores: Tensor
+    tokens: Tensor
+    rows: Tensor
+
+
+class _Finished:
+    """The finished hypotheses of every input sentence, plus per sentence their count and the
+    ``nbest``-th best score so far (−inf while fewer), for the stopping rules."""
+
+    def __init__(self, bsz: int, cfg: SearchConfig, src: Tensor):
+        self.hyps: list[list[Hypothesis]] = [[] for _ in range(bsz)]
+        self.count = torch.zeros(bsz, dtype=torch.long, device=src.device)
+        self.kth_best = torch.full((bsz,), NEG_INF, device=src.device)
+        self.cfg, self.mask = cfg, source_mask(src)
+
+    def add(self, sent: int, hyp: Hypothesis) -> None:
+        """Keep ``hyp`` unless the sentence already has ``beam`` finished hypotheses (rule 6)."""
+        hyps, cfg = self.hyps[sent], self.cfg
+        if len(hyps) >= cfg.beam:
+            return
+        if hyp.attention is not None:
+            hyp.attention = hyp.attention[:, self.mask[sent]]
+        hyps.append(hyp)
+        self.count[sent] = len(hyps)
+        if len(hyps) >= cfg.nbest:
+            self.kth_best[sent] = sorted(h.score for h in hyps)[-cfg.nbest]
+
+    def nbest(self) -> list[list[Hypothesis]]:
+        """Per sentence the best ``nbest`` by score, best first (stable among equal scores); the
+        tensors are cloned out of inference mode so callers get ordinary tensors."""
+        return [[_clone(h) for h in sorted(hyps, key=lambda h: -h.score)[:self.cfg.nbest]]
+                for hyps in self.hyps]
+
+
+def _clone(h: Hypothesis) -> Hypothesis:
+    attn = None if h.attention is None else h.attention.clone()
+    return Hypothesis(h.tokens.clone(), h.score, h.positional_scores.clone(), attn)
+
+
+def beam_search(model, src: Tensor, src_lens: Tensor,
+                cfg: SearchConfig | None = None) -> list[list[Hypothesis]]:
+    """Beam search over src (B, S), src_lens (B,): per sentence its ``cfg.nbest`` best
+    :class:`Hypothesis`, best first (see the module docstring for the rules). Put the model in
+    eval mode first."""
+    cfg = cfg or SearchConfig()
+    cfg.validate()
+    check_inputs(src, src_lens)
+    finished = _Finished(src.size(0), cfg, src)
+    if src.size(0):
+        with torch.inference_mode(), autocast(src.device, cfg):
+            _search(model, src, src_lens, cfg, finished)
+    return finished.nbest()
+
+
+def _search(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig, finished: _Finished) -> None:
+    max_len = max_length(model, src, cfg)
+    enc = model.encode(src, src_lens)
+    bsz = src.size(0)
+    live = _Live(sents=torch.arange(bsz, device=src.device),
+                 tokens=src.new_full((bsz, 1), EOS_ID),
+                 cum=torch.zeros(bsz, 0, device=src.device), attn=None,
+                 state=model.init_state(enc), enc=enc, width=1)
+    for step in range(max_len + 1):
+        history = live.tokens[:, 1:] if cfg.no_repeat_ngram_size else None
+        lp, state = model.decode_step(live.tokens[:, -1], live.state, live.enc)  # (R, V)
+        apply_step_rules(lp, step, max_len, cfg, history)
+        attn = _append_attention(live.attn, step_attention(state))  # (R, t + 1, S)
+        cand = _top_candidates(lp, live, cfg.beam)
+        _finish(cand, live, attn, step, cfg, finished)
+        if step == max_len:
+            break
+        picks, scores = _next_beams(cand, cfg.beam)  # (b, beam) each
+        done = finished.count[live.sents] >= cfg.beam  # (b,)
+        if cfg.early_stop:
+            done |= finished.kth_best[live.sents] >= _best_reachable(scores, step, max_len, cfg)
+        if done.all():
+            break
+        live = _advance(model, live, state, attn, cand, picks, scores, ~done, cfg.beam)
+
+
+def _append_attention(history: Tensor | None, attn: Tensor | None) -> Tensor | None:
+    """history (R, t, S) + this step's attn (R, S) -> (R, t + 1, S)."""
+    if attn is None:
+        return None
+    attn = attn.unsqueeze(1)
+    return attn if history is None else torch.cat([history, attn], dim=1)
+
+
+def _top_candidates(lp: Tensor, live: _Live, beam: int) -> _Candidates:
+    """Rule 3: the best ``2·beam`` of (live row × token) per sentence, from lp (R, V)."""
+    vocab, bsz = lp.size(1), live.sents.numel()
+    scores = lp if live.cum.size(1) == 0 else lp + live.cum[:, -1:]  # (R, V)
+    flat = scores.view(bsz, live.width * vocab)
+    k = min(2 * beam, flat.size(1) - 1)  # fairseq's -1: never all of the vocabulary
+    if k < beam:
+        raise NmtError(f"beam {beam} is too large for a vocabulary of {vocab}")
+    top, index = flat.topk(k, dim=1)  # (b, k), best first
+    offsets = torch.arange(bsz, device=lp.device).unsqueeze(1) * live.width  # (b, 1)
+    rows = torch.div(index, vocab, rounding_mode="floor") + offsets
+    return _Candidates(scores=top, tokens=index.remainder(vocab), rows=rows)
+
+
+def _finish(cand: _Candidates, live: _Live, attn: Tensor | None, step: int, cfg: SearchConfig,
+            finished: _Finished) -> None:
+    """Rule 4: finish the finite eos candidates among the first ``beam`` ranks."""
+    top = slice(0, cfg.beam)
+    is_eos = cand.tokens[:, top].eq(EOS_ID) & cand.scores[:, top].ne(NEG_INF)  # (b, beam)
+    if not bool(is_eos.any()):
+        return
+    sent_pos, rank = is_eos.nonzero(as_tuple=True)  # (n,) each, sentence-major like fairseq
+    rows, total = cand.rows[sent_pos, rank], cand.scores[sent_pos, rank]  # (n,)
+    n = rows.numel()
+    tokens = torch.cat([live.tokens[rows, 1:], rows.new_full((n, 1), EOS_ID)], dim=1)  # (n, t+1)
+    cum = torch.cat([live.cum[rows], total.unsqueeze(1)], dim=1)  # (n, t + 1)
+    positional = torch.cat([cum[:, :1], cum[:, 1:] - cum[:, :-1]], dim=1)  # (n, t + 1)
+    scores = (total / (step + 1) ** cfg.lenpen).tolist()
+    hyp_attn = attn[rows] if attn is not None else None  # (n, t + 1, S)
+    for i, sent in enumerate(live.sents[sent_pos].tolist()):
+        finished.add(sent, Hypothesis(tokens[i], scores[i], positional[i],
+                                      None if hyp_attn is None else hyp_attn[i]))
+
+
+def _next_beams(cand: _Candidates, beam: int) -> tuple[Tensor, Tensor]:
+    """Rule 5: the ranks (b, beam) of the first ``beam`` non-eos candidates and their scores.
+
+    Only with a vocabulary smaller than ``2·beam + 1`` can there be too few; eos candidates then
+    fill the gap as dead hypotheses (score −inf)."""
+    k = cand.tokens.size(1)
+    is_eos = cand.tokens.eq(EOS_ID)  # (b, k)
+    order = is_eos.long() * k + torch.arange(k, device=is_eos.device)  # non-eos first, by rank
+    picks = order.topk(beam, dim=1, largest=False).indices  # (b, beam)
+    scores = cand.scores.gather(1, picks).masked_fill(is_eos.gather(1, picks), NEG_INF)
+    return picks, scores
+
+
+def _best_reachable(scores: Tensor, step: int, max_len: int, cfg: SearchConfig) -> Tensor:
+    """Rule 7: an upper bound (b,) on the final score of any descendant of the live hypotheses,
+    whose cumulative scores after ``step + 1`` tokens are ``scores`` (b, beam)."""
+    best = scores.max(dim=1).values  # (b,)
+    # c / L ** lenpen is monotone in L, so its largest value is at one end of [t + 2, max_len + 1]
+    return torch.maximum(best / (step + 2) ** cfg.lenpen, best / (max_len + 1) ** cfg.lenpen)
+
+
+def _advance(model, live: _Live, state, attn: Tensor | None, cand: _Candidates, picks: Tensor,
+             scores: Tensor, keep: Tensor, beam: int) -> _Live:
+    """The next live hypotheses (rule 5) of the sentences still running (``keep`` (b,) bool)."""
+    kept = keep.nonzero().squeeze(1)  # (b',)
+    rows = cand.rows.gather(1, picks)[kept].view(-1)  # (b'·beam,) rows of the current numbering
+    tokens = cand.tokens.gather(1, picks)[kept].view(-1, 1)  # (b'·beam, 1)
+    enc = live.enc
+    if live.width != beam or kept.numel() < keep.numel():  # expand after step 0, or shrink
+        enc_rows = kept.repeat_interleave(beam) * live.width  # (b'·beam,)
+        if live.width == beam:
+            enc_rows = enc_rows + torch.arange(beam, device=kept.device).repeat(kept.numel())
+        enc = model.reorder_encoder_out(enc, enc_rows)
+    return _Live(sents=live.sents[kept],
+                 tokens=torch.cat([live.tokens[rows], tokens], dim=1),
+                 cum=torch.cat([live.cum[rows], scores[kept].view(-1, 1)], dim=1),
+                 attn=None if attn is None else attn[rows],
+                 state=model.reorder_state(state, rows), enc=enc, width=beam)

@@ -1,0 +1,161 @@
+"""What greedy and beam search share: the options, the result type and the per-step rules.
+
+Search knows only the model contract (:mod:`nmt.models.base`) and the special ids of
+:mod:`nmt.data.dictionary`. The rules follow fairseq 0.12.2's ``SequenceGenerator`` so that imported
+fairseq models give fairseq's translations:
+
+- every hypothesis starts from ``prev_tokens = [eos]``;
+- ``max_len = min(int(max_len_a · S + max_len_b), max target positions − 1)`` where ``S`` is the
+  padded width of the source batch, eos included; a hypothesis has at most ``max_len`` tokens + eos;
+- at step ``t`` (0-based; the token it chooses is the ``t + 1``-th): NaN log-probs become −inf, pad
+  gets −inf, unk loses ``unkpen``, n-gram blocking sets −inf, and then if ``t ≥ max_len`` only eos is
+  allowed (forced eos), else if ``t < min_len`` eos is not allowed;
+- a finished hypothesis scores ``Σ log-probs (eos included) / length ** lenpen``, length counting eos.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from nmt.data.dictionary import EOS_ID, PAD_ID, UNK_ID
+from nmt.errors import NmtError
+
+NEG_INF = -math.inf
+_AUTOCAST = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+             "float16": torch.float16, "fp16": torch.float16}
+
+
+@dataclass
+class SearchConfig:
+    """Search options, named after fairseq-generate's (``--beam``, ``--lenpen``, ``--max-len-a`` …).
+
+    ``beam == 1 and nbest == 1`` is greedy decoding. ``early_stop`` ends a sentence as soon as no live
+    hypothesis can still reach the ``nbest``-th best finished score (see :mod:`nmt.search.beam`);
+    it never changes the returned n-best, only saves steps, so it is off by default to follow
+    fairseq step for step. ``autocast_dtype`` (``"bfloat16"`` / ``"float16"`` or a torch dtype) runs
+    the model under ``torch.autocast``; log-probs stay float32.
+    """
+
+    beam: int = 5
+    lenpen: float = 1.0
+    max_len_a: float = 0.0
+    max_len_b: int = 200
+    min_len: int = 1
+    nbest: int = 1
+    unkpen: float = 0.0
+    no_repeat_ngram_size: int = 0
+    early_stop: bool = False
+    autocast_dtype: str | torch.dtype | None = None
+
+    def validate(self) -> None:
+        if self.beam < 1:
+            raise NmtError(f"beam must be >= 1, got {self.beam}")
+        if not 1 <= self.nbest <= self.beam:
+            raise NmtError(f"nbest must be between 1 and beam ({self.beam}), got {self.nbest}")
+        if self.min_len < 0 or self.no_repeat_ngram_size < 0:
+            raise NmtError("min_len and no_repeat_ngram_size must be >= 0")
+        if self.early_stop and self.unkpen < 0:
+            raise NmtError("early_stop needs unkpen >= 0 (its bound assumes log-probs <= 0)")
+        autocast_dtype(self)
+
+    @property
+    def greedy(self) -> bool:
+        return self.beam == 1 and self.nbest == 1
+
+
+@dataclass
+class Hypothesis:
+    """One translation.
+
+    tokens:            (L,) long, the output tokens ending with eos (no leading eos)
+    score:             Σ positional_scores / L ** lenpen
+    positional_scores: (L,) float32, the log-prob of each token (after unkpen)
+    attention:         (L, S_b) float32 over the sentence's non-pad source tokens, or None when the
+                       decoder state has no ``attn`` field
+    """
+
+    tokens: Tensor
+    score: float
+    positional_scores: Tensor
+    attention: Tensor | None = None
+
+
+def autocast_dtype(cfg: SearchConfig) -> torch.dtype | None:
+    value = cfg.autocast_dtype
+    if value is None or isinstance(value, torch.dtype):
+        return value
+    if value not in _AUTOCAST:
+        raise NmtError(f"autocast_dtype must be one of {', '.join(_AUTOCAST)}, got {value!r}")
+    return _AUTOCAST[value]
+
+
+def autocast(device: torch.device, cfg: SearchConfig):
+    """``torch.autocast`` for ``cfg.autocast_dtype``, or a no-op context."""
+    dtype = autocast_dtype(cfg)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def max_length(model, src: Tensor, cfg: SearchConfig) -> int:
+    """The most tokens before eos: fairseq's ``min(int(a·S + b), max target positions − 1)``."""
+    limit = model.max_positions()[1] - 1
+    return max(0, min(int(cfg.max_len_a * src.size(1) + cfg.max_len_b), limit))
+
+
+def apply_step_rules(lp: Tensor, step: int, max_len: int, cfg: SearchConfig,
+                     history: Tensor | None = None) -> Tensor:
+    """The per-step rules (module docstring) on lp (R, V), in place; returns lp.
+
+    ``history`` (R, t) holds each row's tokens so far (no leading eos), for n-gram blocking."""
+    if torch.isnan(lp.sum()):  # one cheap reduction; the elementwise test only when needed
+        lp.masked_fill_(torch.isnan(lp), NEG_INF)
+    lp[:, PAD_ID] = NEG_INF
+    if cfg.unkpen:
+        lp[:, UNK_ID] -= cfg.unkpen
+    if cfg.no_repeat_ngram_size and history is not None:
+        block_repeated_ngrams(lp, history, cfg.no_repeat_ngram_size)
+    if step >= max_len:
+        eos = lp[:, EOS_ID].clone()
+        lp.fill_(NEG_INF)
+        lp[:, EOS_ID] = eos
+    elif step < cfg.min_len:
+        lp[:, EOS_ID] = NEG_INF
+    return lp
+
+
+def block_repeated_ngrams(lp: Tensor, history: Tensor, n: int) -> None:
+    """Forbid every token that would repeat an n-gram of its row: lp (R, V), history (R, t).
+
+    fairseq's ``NGramRepeatBlock`` also counts the leading eos; that changes nothing for n >= 2
+    and for n = 1 would forbid eos, so it is left out here."""
+    t = history.size(1)
+    if t < n:
+        return
+    windows = history.unfold(1, n, 1)  # (R, t − n + 1, n)
+    suffix = history[:, t - n + 1:]  # (R, n − 1)
+    hit = (windows[:, :, :-1] == suffix.unsqueeze(1)).all(dim=2)  # (R, t − n + 1)
+    rows, cols = hit.nonzero(as_tuple=True)
+    lp[rows, windows[rows, cols, -1]] = NEG_INF
+
+
+def step_attention(state) -> Tensor | None:
+    """The attention of the last step, (R, S), if the family's state exposes it as ``attn``."""
+    attn = getattr(state, "attn", None)
+    return attn.float() if isinstance(attn, Tensor) else None
+
+
+def source_mask(src: Tensor) -> Tensor:
+    """(B, S) bool, True at real (non-pad) source tokens, to trim attention to them."""
+    return src.ne(PAD_ID)
+
+
+def check_inputs(src: Tensor, src_lens: Tensor) -> None:
+    if src.dim() != 2 or src_lens.dim() != 1 or src_lens.size(0) != src.size(0):
+        raise NmtError(f"search needs src (B, S) and src_lens (B,), got {tuple(src.shape)} "
+                       f"and {tuple(src_lens.shape)}")

@@ -1,0 +1,147 @@
+"""Self-describing checkpoints: one safetensors file, loadable without unpickling anything.
+
+Tensors: ``model.<name>`` (the weights), ``optim.<param index>.<key>`` (optimiser state),
+``asset.<name>`` (the pipeline's files as uint8: BPE codes / sentencepiece model, dictionaries),
+``rng.torch``. Everything else is JSON in the safetensors metadata under ``"nmt"``: the format
+version, the toolkit version, the architecture and model config, the resolved training config,
+the pipeline description, the training progress, optimiser hyper-parameters and schedule state.
+
+Writes are atomic: a temporary file in the same directory, fsync, rename, fsync of the directory.
+A kill at any moment leaves either the previous file or the new one, never a torn one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from nmt import __version__
+from nmt.errors import NmtError
+
+FORMAT = "nmt-checkpoint"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    """The contents of a checkpoint file (``optimizer`` is None when it was saved without)."""
+
+    meta: dict
+    model: dict[str, torch.Tensor]
+    assets: dict[str, bytes] = field(default_factory=dict)
+    optimizer: dict | None = None
+    rng: torch.Tensor | None = None
+
+
+def _unshare(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """safetensors refuses tensors that share memory (tied weights): copy the later aliases."""
+    seen: set[tuple[int, int]] = set()
+    out = {}
+    for name, t in state.items():
+        t = t.detach()
+        key = (t.untyped_storage().data_ptr(), t.storage_offset())
+        out[name] = t.clone().contiguous() if key in seen else t.contiguous()
+        seen.add(key)
+    return out
+
+
+def _split_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    tensors, scalars = {}, {}
+    for idx, entries in state["state"].items():
+        for key, value in entries.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optim.{idx}.{key}"] = value.detach().contiguous()
+            else:
+                scalars.setdefault(str(idx), {})[key] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
+    """Write ``ckpt`` atomically to ``path``."""
+    path = Path(path)
+    meta = dict(ckpt.meta, format=FORMAT, format_version=FORMAT_VERSION, nmt_version=__version__)
+    tensors = {f"model.{k}": v for k, v in _unshare(ckpt.model).items()}
+    for name, data in ckpt.assets.items():
+        tensors[f"asset.{name}"] = torch.frombuffer(bytearray(data), dtype=torch.uint8) if data else torch.zeros(0, dtype=torch.uint8)
+    if ckpt.optimizer is not None:
+        opt_tensors, meta["optimizer"] = _split_optimizer(ckpt.optimizer)
+        tensors.update(opt_tensors)
+    if ckpt.rng is not None:
+        tensors["rng.torch"] = ckpt.rng
+    meta["assets"] = list(ckpt.assets)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        save_file(tensors, str(tmp), metadata={"nmt": json.dumps(meta)})
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def load_checkpoint(path: str | Path, with_optimizer: bool = True) -> Checkpoint:
+    """Read a checkpoint; a missing, corrupt, foreign or too-new file is a one-line NmtError."""
+    path = Path(path)
+    if not path.is_file():
+        raise NmtError(f"checkpoint not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw_meta = (f.metadata() or {}).get("nmt")
+            meta = _check_meta(path, raw_meta)
+            names = list(f.keys())
+            ckpt = Checkpoint(meta=meta, model={})
+            opt_tensors = {}
+            for name in names:
+                kind, _, rest = name.partition(".")
+                if kind == "model":
+                    ckpt.model[rest] = f.get_tensor(name)
+                elif kind == "asset":
+                    ckpt.assets[rest] = f.get_tensor(name).numpy().tobytes()
+                elif kind == "optim" and with_optimizer:
+                    opt_tensors[rest] = f.get_tensor(name)
+                elif kind == "rng":
+                    ckpt.rng = f.get_tensor(name)
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise NmtError(f"{path} is not a readable nmt checkpoint (corrupt or truncated?): {str(e).splitlines()[0]}") from None
+    if with_optimizer and "optimizer" in meta:
+        ckpt.optimizer = _join_optimizer(meta["optimizer"], opt_tensors)
+    return ckpt
+
+
+def _check_meta(path: Path, raw: str | None) -> dict:
+    if raw is None:
+        raise NmtError(f"{path} is a safetensors file but not an nmt checkpoint (no 'nmt' metadata)")
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError:
+        raise NmtError(f"{path}: checkpoint metadata is not valid JSON (corrupt file?)") from None
+    if meta.get("format") != FORMAT:
+        raise NmtError(f"{path} is not an nmt checkpoint")
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise NmtError(
+            f"{path} was written by nmt {meta.get('nmt_version')} in checkpoint format "
+            f"{meta['format_version']}; this nmt {__version__} reads up to format {FORMAT_VERSION}: upgrade nmt"
+        )
+    return meta
+
+
+def _join_optimizer(meta: dict, tensors: dict[str, torch.Tensor]) -> dict:
+    state: dict[int, dict] = {}
+    for name, value in tensors.items():
+        idx, _, key = name.partition(".")
+        state.setdefault(int(idx), {})[key] = value
+    for idx, entries in meta["scalars"].items():
+        state.setdefault(int(idx), {}).update(entries)
+    return {"state": state, "param_groups": meta["param_groups"]}

@@ -1,0 +1,59 @@
+"""The training configuration: everything `nmt train` needs besides the data and save directories.
+
+Resolved as preset < recipe YAML < ``--set`` (and the fairseq-named flags, which are ``--set``
+shorthands). The resolved config is written to ``SAVE_DIR/config.yaml`` and into every checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from nmt.errors import NmtError
+from nmt.training.optim import OptimConfig
+from nmt.training.schedule import ScheduleConfig
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+@dataclass
+class TrainConfig:
+    arch: str = ""
+    model: Any = None  # the preset's config dataclass; YAML/--set merge into it by field name
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    # batches
+    max_tokens: int | None = 4000
+    batch_size: int | None = None
+    update_freq: int = 1
+    valid_split: str = "valid"
+    # loss
+    label_smoothing: float = 0.1
+    # hardware and numerics
+    precision: str = "fp32"  # fp32 | bf16 (CPU autocast or CUDA) | fp16 (CUDA only)
+    device: str = "cpu"
+    threads: int | None = None  # torch intra-op threads; None: all cores
+    seed: int = 1
+    # stopping
+    max_epoch: int | None = None
+    max_update: int | None = None
+    stop_time_minutes: float | None = None
+    patience: int = -1  # stop after this many epochs without a better best_metric (-1: never)
+    max_nonfinite: int = 10  # consecutive non-finite updates (skipped) before training stops
+    # checkpoints and logs
+    save_interval_updates: int = 0  # also save every N updates (0: only at epoch ends)
+    keep_last: int = 5  # epoch / interval checkpoints kept besides last and best (-1: all)
+    save_optimizer_state: bool = True
+    log_interval: int = 50  # updates between log lines
+
+    def validate(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise NmtError(f"unknown precision {self.precision!r}; use one of {', '.join(PRECISIONS)}")
+        if self.precision == "fp16" and not self.device.startswith("cuda"):
+            raise NmtError("fp16 needs --device cuda; on CPU use --precision bf16")
+        if self.update_freq < 1:
+            raise NmtError("update_freq must be >= 1")
+        if self.max_tokens is None and self.batch_size is None:
+            raise NmtError("set max_tokens or batch_size")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise NmtError("label_smoothing must be in [0, 1)")

@@ -1,0 +1,295 @@
+"""The training loop: batches -> updates -> validation -> checkpoints, resumable at any update.
+
+One update consumes ``update_freq`` batches; the loss of each is divided by the number of target
+tokens of the whole update, so the gradient is the per-token mean however the work is split.
+Progress (epoch, update, batches consumed in the epoch), the optimiser, the schedule and the RNG
+go into every checkpoint, and a restart in the same ``save_dir`` continues exactly where the last
+checkpoint stopped (same batches, same dropout masks).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from nmt import registry
+from nmt.config import dump_yaml, to_dict
+from nmt.data.batching import BatchIterator
+from nmt.data.dataset import Batch, ParallelDataset
+from nmt.data.pipeline import Pipeline
+from nmt.errors import NmtError
+from nmt.training import checkpoint_files as files
+from nmt.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from nmt.training.loss import label_smoothed_nll, perplexity
+from nmt.training.optim import build_optimizer
+from nmt.training.options import TrainConfig
+from nmt.training.schedule import LRSchedule
+
+
+@dataclass
+class Progress:
+    epoch: int = 1  # the epoch in progress (1-based)
+    update: int = 0  # optimiser updates done
+    batch_in_epoch: int = 0  # batches of this epoch already consumed
+    nonfinite_in_row: int = 0
+    best_loss: float | None = None
+    epochs_without_best: int = 0
+
+
+def autocast(cfg: TrainConfig):
+    """bf16/fp16 autocast on the configured device, or nothing for fp32."""
+    if cfg.precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float16
+    return torch.autocast(device_type=torch.device(cfg.device).type, dtype=dtype)
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, data_dir: str | Path, save_dir: str | Path, log=print):
+        cfg.validate()
+        self.cfg, self.save_dir, self.log = cfg, Path(save_dir), log
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)
+        self.pipeline = Pipeline.load(data_dir)
+        self.train_data = ParallelDataset(data_dir, "train", self.pipeline)
+        self.valid_data = ParallelDataset(data_dir, cfg.valid_split, self.pipeline)
+        self.model_cfg = replace(
+            cfg.model,
+            src_vocab_size=len(self.pipeline.source.dictionary),
+            tgt_vocab_size=len(self.pipeline.target.dictionary),
+        )
+        self.model = registry.build_model(self.model_cfg).to(cfg.device)
+        self.optimizer = build_optimizer(cfg.optim, [p for p in self.model.parameters() if p.requires_grad])
+        self.schedule = LRSchedule(cfg.schedule, self.optimizer, cfg.optim.lr)
+        self.batches = BatchIterator(self.train_data, cfg.max_tokens, cfg.batch_size, seed=cfg.seed)
+        self.progress = Progress()
+        self.started = time.monotonic()
+        self.save_dir.mkdir(parents=True, exist_ok=True)
+        self._resume()
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def _resume(self) -> None:
+        last = self.save_dir / files.LAST
+        if not last.is_file():
+            return
+        ckpt = load_checkpoint(last)
+        meta = ckpt.meta
+        if meta.get("model_config") != to_dict(self.model_cfg):
+            raise NmtError(f"{last} was trained with another model config; use a new --save-dir")
+        self.model.load_state_dict(ckpt.model)
+        if ckpt.optimizer is not None:
+            self.optimizer.load_state_dict(ckpt.optimizer)
+        self.schedule.load_state_dict(meta["schedule"])
+        self.progress = Progress(**meta["progress"])
+        if ckpt.rng is not None:
+            torch.set_rng_state(ckpt.rng)
+        self.log(json.dumps({"event": "resume", "checkpoint": str(last), **meta["progress"]}))
+
+    def checkpoint(self) -> Checkpoint:
+        meta = {
+            "arch": self.cfg.arch,
+            "family": registry.family_of(self.model_cfg),
+            "model_config": to_dict(self.model_cfg),
+            "train_config": to_dict(self.cfg),
+            "pipeline": self.pipeline.spec,
+            "progress": to_dict(self.progress),
+            "schedule": self.schedule.state_dict(),
+        }
+        return Checkpoint(
+            meta=meta,
+            model=self.model.state_dict(),
+            assets=self.pipeline.assets,
+            optimizer=self.optimizer.state_dict() if self.cfg.save_optimizer_state else None,
+            rng=torch.get_rng_state(),
+        )
+
+    def save(self, names: list[str]) -> None:
+        """Write the checkpoint once, then copy it to the other names (each write atomic)."""
+        ckpt = self.checkpoint()
+        for name in names:
+            save_checkpoint(self.save_dir / name, ckpt)
+        files.prune(self.save_dir, self.cfg.keep_last)
+
+    # -- one update ----------------------------------------------------------------------------
+
+    def _loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        batch = batch.to(self.cfg.device)
+        with autocast(self.cfg):
+            logits = self.model(batch.src, batch.src_lens, batch.tgt_in)
+        return label_smoothed_nll(logits, batch.tgt_out, self.cfg.label_smoothing)
+
+    def train_step(self, group: list[Batch]) -> dict | None:
+        """One optimiser update over ``group`` (``update_freq`` batches); None if skipped."""
+        self.model.train()
+        ntokens = sum(b.ntokens for b in group)
+        loss_sum = nll_sum = 0.0
+        for batch in group:
+            loss, nll = self._loss(batch)
+            (loss / ntokens).backward()
+            loss_sum += float(loss.detach())
+            nll_sum += float(nll)
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        clip = self.cfg.optim.clip_norm if self.cfg.optim.clip_norm > 0 else float("inf")
+        gnorm = float(torch.nn.utils.clip_grad_norm_(params, clip))
+        if not (math.isfinite(gnorm) and math.isfinite(loss_sum)):
+            self.optimizer.zero_grad(set_to_none=True)
+            return self._skip_nonfinite(loss_sum, gnorm)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.progress.update += 1
+        self.progress.nonfinite_in_row = 0
+        self.schedule.step_update(self.progress.update)
+        return {"loss": loss_sum, "nll": nll_sum, "ntokens": ntokens, "gnorm": gnorm}
+
+    def _skip_nonfinite(self, loss_sum: float, gnorm: float) -> None:
+        self.progress.nonfinite_in_row += 1
+        self.log(json.dumps({"event": "skip", "reason": "non-finite loss or gradient", "loss": loss_sum,
+                             "gnorm": gnorm, "in_a_row": self.progress.nonfinite_in_row}))
+        if self.progress.nonfinite_in_row >= self.cfg.max_nonfinite:
+            raise NmtError(
+                f"{self.progress.nonfinite_in_row} updates in a row had a non-finite loss or gradient; "
+                "stopping (lower the learning rate, use --clip-norm, or check the data)"
+            )
+        return None
+
+    # -- validation ----------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def validate(self) -> dict:
+        self.model.eval()
+        it = BatchIterator(self.valid_data, self.cfg.max_tokens, self.cfg.batch_size, shuffle=False)
+        loss_sum = nll_sum = ntokens = 0.0
+        for batch in it(1):
+            loss, nll = self._loss(batch)
+            loss_sum, nll_sum, ntokens = loss_sum + float(loss), nll_sum + float(nll), ntokens + batch.ntokens
+        nll_tok = nll_sum / max(ntokens, 1)
+        return {"valid_loss": loss_sum / max(ntokens, 1), "valid_nll": nll_tok, "valid_ppl": perplexity(nll_tok)}
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def stop_reason(self) -> str | None:
+        c, p = self.cfg, self.progress
+        if c.max_update is not None and p.update >= c.max_update:
+            return f"reached max_update {c.max_update}"
+        if c.max_epoch is not None and p.epoch > c.max_epoch:
+            return f"reached max_epoch {c.max_epoch}"
+        if c.stop_time_minutes is not None and time.monotonic() - self.started >= 60 * c.stop_time_minutes:
+            return f"reached stop_time_minutes {c.stop_time_minutes}"
+        if self.schedule.finished():
+            return f"learning rate {self.schedule.lr:.3g} fell below min_lr {c.schedule.min_lr:g}"
+        if c.patience >= 0 and p.epochs_without_best > c.patience:
+            return f"validation loss did not improve for {p.epochs_without_best} epochs (patience {c.patience})"
+        return None
+
+    def train(self) -> dict:
+        """Train until a stopping rule fires; returns the last validation metrics."""
+        (self.save_dir / "config.yaml").write_text(dump_yaml(self.cfg))
+        metrics: dict = {}
+        while (reason := self.stop_reason()) is None:
+            finished_epoch = self._train_epoch()
+            if finished_epoch:
+                metrics = self._end_epoch()
+        if self.progress.batch_in_epoch:
+            self.save([files.LAST])
+        self.log(json.dumps({"event": "done", "reason": reason, "update": self.progress.update,
+                             "epoch": self.progress.epoch}))
+        return metrics
+
+    def _train_epoch(self) -> bool:
+        """Train on the rest of the current epoch; False if a stopping rule interrupted it."""
+        p, c = self.progress, self.cfg
+        batches = self.batches.epoch_batches(p.epoch)
+        window = _Window()
+        bar = tqdm(total=len(batches), initial=p.batch_in_epoch, desc=f"epoch {p.epoch}", disable=None, leave=False)
+        with bar:
+            while p.batch_in_epoch < len(batches):
+                group_idx = batches[p.batch_in_epoch : p.batch_in_epoch + c.update_freq]
+                stats = self.train_step([self.train_data.collate(i) for i in group_idx])
+                p.batch_in_epoch += len(group_idx)
+                bar.update(len(group_idx))
+                if stats is not None:
+                    window.add(stats)
+                    if p.update % c.log_interval == 0:
+                        self._log_train(window, bar)
+                    if c.save_interval_updates and p.update % c.save_interval_updates == 0:
+                        self.save([files.LAST, files.interval_name(p.epoch, p.update)])
+                if self.stop_reason() is not None:
+                    return False
+        return True
+
+    def _log_train(self, window: _Window, bar) -> None:
+        record = {"event": "train", "epoch": self.progress.epoch, "update": self.progress.update,
+                  "lr": self.schedule.lr, **window.summary()}
+        bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{record['lr']:.3g}", tok_s=f"{record['tokens_per_s']:.0f}")
+        self.log(json.dumps(record))
+        window.reset()
+
+    def _end_epoch(self) -> dict:
+        p = self.progress
+        metrics = self.validate()
+        improved = p.best_loss is None or metrics["valid_loss"] < p.best_loss
+        if improved:
+            p.best_loss, p.epochs_without_best = metrics["valid_loss"], 0
+        else:
+            p.epochs_without_best += 1
+        lr = self.schedule.step_epoch(metrics["valid_loss"])
+        self.log(json.dumps({"event": "valid", "epoch": p.epoch, "update": p.update, **metrics,
+                             "best_loss": p.best_loss, "next_lr": lr}))
+        done_epoch = p.epoch
+        p.epoch, p.batch_in_epoch = p.epoch + 1, 0
+        names = [files.LAST, files.epoch_name(done_epoch)] + ([files.BEST] if improved else [])
+        self.save(names)
+        return metrics
+
+
+class _Window:
+    """Running sums between two log lines."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        self.loss = self.nll = self.gnorm = 0.0
+        self.ntokens = self.updates = 0
+        self.t0 = time.perf_counter()
+
+    def add(self, stats: dict) -> None:
+        self.loss += stats["loss"]
+        self.nll += stats["nll"]
+        self.ntokens += stats["ntokens"]
+        self.gnorm += stats["gnorm"]
+        self.updates += 1
+
+    def summary(self) -> dict:
+        n = max(self.ntokens, 1)
+        return {
+            "loss": self.loss / n, "nll": self.nll / n, "ppl": perplexity(self.nll / n),
+            "gnorm": self.gnorm / max(self.updates, 1),
+            "tokens_per_s": self.ntokens / max(time.perf_counter() - self.t0, 1e-9),
+        }
+
+
+def open_log(save_dir: Path):
+    """A log function that prints and appends JSON lines to ``save_dir/train.log.jsonl``."""
+    save_dir.mkdir(parents=True, exist_ok=True)
+    path = save_dir / "train.log.jsonl"
+
+    def log(line: str) -> None:
+        tqdm.write(line)
+        if line.startswith("{"):
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(line + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+
+    return log

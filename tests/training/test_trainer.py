@@ -1,0 +1,110 @@
+"""The trainer on a small synthetic corpus: learning, exact resume, presets, config errors."""
+
+import json
+import random
+from dataclasses import replace
+
+import pytest
+import torch
+
+from nmt import registry
+from nmt.cli.main import main
+from nmt.config import merge
+from nmt.data.preprocess import PreprocessOptions, preprocess
+from nmt.training import checkpoint_files as files
+from nmt.training.checkpoint import load_checkpoint
+from nmt.training.options import TrainConfig
+from nmt.training.trainer import Trainer
+
+WORDS = "house tree dog cat red blue big small runs sees the a".split()
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """Reverse-the-sentence pairs over a 12-word vocabulary: 120 train, 20 valid."""
+    root = tmp_path_factory.mktemp("synthetic")
+    rng = random.Random(0)
+    for split, n in (("train", 120), ("valid", 20)):
+        src = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 8))) for _ in range(n)]
+        (root / f"{split}.en").write_text("\n".join(src) + "\n")
+        (root / f"{split}.de").write_text("\n".join(" ".join(reversed(s.split())) for s in src) + "\n")
+    dest = root / "bin"
+    preprocess(PreprocessOptions(source_lang="en", target_lang="de", destdir=str(dest), bpe="none",
+                                 trainpref=[str(root / "train")], validpref=[str(root / "valid")], workers=1),
+               log=lambda *_: None)
+    return dest
+
+
+def tiny_cfg(**kw) -> TrainConfig:
+    model = replace(registry.preset("convs2s_small"), encoder_embed_dim=16, decoder_embed_dim=16,
+                    encoder_layers=[{"channels": 32, "kernel": 3, "repeat": 2}],
+                    decoder_layers=[{"channels": 32, "kernel": 3, "repeat": 2}],
+                    decoder_out_embed_dim=16, dropout=0.1)
+    cfg = TrainConfig(arch="convs2s_small", model=model, max_tokens=200, log_interval=1000, threads=1)
+    return merge(cfg, kw)
+
+
+def params(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_resume_is_exact(data_dir, tmp_path):
+    """N updates, stop, resume, N more == 2N uninterrupted (crossing an epoch end with validation)."""
+    quiet = lambda *_: None  # noqa: E731
+    straight = Trainer(tiny_cfg(max_update=14), data_dir, tmp_path / "a", log=quiet)
+    straight.train()
+    first = Trainer(tiny_cfg(max_update=7), data_dir, tmp_path / "b", log=quiet)
+    first.train()
+    resumed = Trainer(tiny_cfg(max_update=14), data_dir, tmp_path / "b", log=quiet)
+    assert resumed.progress.update == 7
+    resumed.train()
+    assert straight.progress.epoch > 1  # the run crossed an epoch boundary
+    a, b = params(straight.model), params(resumed.model)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_overfits_and_writes_checkpoints(data_dir, tmp_path):
+    cfg = tiny_cfg(max_epoch=60, optim={"name": "adam", "lr": 0.01, "clip_norm": 1.0},
+                   schedule={"name": "fixed"}, label_smoothing=0.0, model={"dropout": 0.0}, keep_last=2,
+                   valid_split="train")  # measure the fit on the training data itself
+    trainer = Trainer(cfg, data_dir, tmp_path, log=lambda *_: None)
+    metrics = trainer.train()
+    assert metrics["valid_nll"] < 0.05  # near-zero loss on what it trained on
+    names = sorted(p.name for p in tmp_path.glob("checkpoint*"))
+    assert names == [files.epoch_name(59), files.epoch_name(60), files.BEST, files.LAST]
+    ckpt = load_checkpoint(tmp_path / files.LAST)
+    assert ckpt.meta["progress"]["epoch"] == 61 and ckpt.meta["pipeline"]["source_lang"] == "en"
+    assert set(ckpt.assets) == {"dict.en.txt", "dict.de.txt"}
+    assert (tmp_path / "config.yaml").is_file()
+
+
+@pytest.mark.parametrize("arch", [name for name, _ in registry.describe_archs()])
+def test_every_preset_builds_and_takes_a_step(arch, data_dir, tmp_path):
+    cfg = TrainConfig(arch=arch, model=registry.preset(arch), max_update=1, max_tokens=200, threads=2)
+    trainer = Trainer(cfg, data_dir, tmp_path, log=lambda *_: None)
+    before = next(trainer.model.parameters()).detach().clone()
+    trainer.train()
+    assert trainer.progress.update == 1
+    assert not torch.equal(before, next(trainer.model.parameters()).detach())
+
+
+def test_cli_train_logs_json_and_rejects_bad_config(data_dir, tmp_path, capsys):
+    save = tmp_path / "run"
+    code = main(["train", str(data_dir), "--arch", "convs2s_small", "--save-dir", str(save),
+                 "--max-update", "3", "--log-interval", "1", "--threads", "1",
+                 "--set", "model.encoder_layers=[{channels: 16, kernel: 3}]",
+                 "--set", "model.decoder_layers=[{channels: 16, kernel: 3}]"])
+    assert code == 0
+    events = [json.loads(line) for line in (save / "train.log.jsonl").read_text().splitlines()]
+    assert [e["update"] for e in events if e["event"] == "train"] == [1, 2, 3]
+    assert events[-1]["event"] == "done"
+    capsys.readouterr()
+    assert main(["train", str(data_dir), "--arch", "convs2s_smal", "--save-dir", str(save)]) == 1
+    assert "did you mean convs2s_small" in capsys.readouterr().err
+    assert main(["train", str(data_dir), "--arch", "convs2s_small", "--save-dir", str(save),
+                 "--set", "optim.lrr=1"]) == 1
+    assert "did you mean 'lr'" in capsys.readouterr().err
+    (tmp_path / "r.yaml").write_text("optim:\n  name: adam\nmodel:\n  dropuot: 0.3\n")
+    assert main(["train", str(data_dir), "--arch", "convs2s_small", "--save-dir", str(save),
+                 "--config", str(tmp_path / "r.yaml")]) == 1
+    assert "did you mean 'dropout'" in capsys.readouterr().err
