@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nmt.training.loss import label_smoothed_nll
+from nmt.training.loss import label_smoothed_nll_reference as label_smoothed_nll
 from nmt.training.optim import NAG, OptimConfig, build_optimizer
 from nmt.training.schedule import LRSchedule, ScheduleConfig
 
@@ -93,3 +93,36 @@ def test_inverse_sqrt_warmup_then_decay_and_state_round_trip():
     s2, opt2 = _schedule(name="inverse_sqrt", warmup_updates=100)
     s2.load_state_dict(s.state_dict())
     assert math.isclose(opt2.param_groups[0]["lr"], 0.125)
+
+
+@pytest.mark.parametrize("dtype,eps", [(torch.float64, 0.1), (torch.float64, 0.0), (torch.bfloat16, 0.1)])
+def test_fast_smoothed_loss_equals_reference_values_and_gradients(dtype, eps, monkeypatch):
+    from nmt.training import loss as loss_mod
+
+    monkeypatch.setattr(loss_mod, "CHUNK_ROWS", 4)  # several chunks, the last one partial
+    torch.manual_seed(1)
+    logits = torch.randn(3, 5, 11, dtype=dtype) * 3
+    target = torch.randint(2, 11, (3, 5))
+    target[0, 3:] = 1
+    target[2, 1:] = 1
+    a = logits.clone().requires_grad_()
+    b = logits.clone().requires_grad_()
+    la, na = loss_mod.label_smoothed_nll(a, target, eps)
+    lb, nb = loss_mod.label_smoothed_nll_reference(b, target, eps)
+    (la * 0.7).backward()
+    (lb * 0.7).backward()
+    tol = 1e-9 if dtype == torch.float64 else 1e-2
+    assert torch.allclose(la.double(), lb.double(), atol=tol, rtol=tol)
+    assert torch.allclose(na.double(), nb.double(), atol=tol, rtol=tol)
+    assert a.grad.dtype == dtype
+    assert torch.allclose(a.grad.double(), b.grad.double(), atol=tol, rtol=tol)
+    assert (a.grad[0, 3:] == 0).all()  # pads get no gradient
+
+
+def test_fast_smoothed_loss_gradcheck():
+    from nmt.training.loss import label_smoothed_nll
+
+    torch.manual_seed(2)
+    logits = torch.randn(2, 3, 6, dtype=torch.float64, requires_grad=True)
+    target = torch.tensor([[2, 4, 1], [5, 1, 1]])
+    assert torch.autograd.gradcheck(lambda x: label_smoothed_nll(x, target, 0.2)[0], (logits,))
