@@ -52,3 +52,57 @@ def bench_data(data_dir: str | Path, split: str = "train", max_tokens: int = 400
         "repeats": repeats,
         "peak_rss_mb": peak_rss_mb(),
     }
+
+
+def _flops_per_target_token(trainer, batches) -> float:
+    """Floating-point operations of one training step (forward + backward: matrix products and
+    convolutions, counted from their shapes by torch's FlopCounterMode) per target token."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    flops = tokens = 0
+    for batch in batches:
+        with FlopCounterMode(display=False) as counter:
+            loss, _ = trainer._loss(batch)
+            loss.backward()
+        trainer.model.zero_grad(set_to_none=True)
+        flops += counter.get_total_flops()
+        tokens += batch.ntokens
+    return flops / max(tokens, 1)
+
+
+def bench_train(cfg, data_dir: str | Path, warmup: int = 5, windows: int = 5,
+                window_updates: int = 10) -> dict:
+    """Training throughput: target tokens/s over ``windows`` windows of ``window_updates`` updates
+    each, after ``warmup`` updates; the median window is reported."""
+    import tempfile
+
+    import torch
+
+    from nmt.training.trainer import Trainer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(cfg, data_dir, tmp, log=lambda *_: None)
+        order = [b for epoch in range(1, 1000) for b in trainer.batches.epoch_batches(epoch)]
+        need = (warmup + windows * window_updates) * cfg.update_freq
+        groups = [order[i : i + cfg.update_freq] for i in range(0, need, cfg.update_freq)]
+        rates = []
+        for g in groups[:warmup]:
+            trainer.train_step([trainer.train_data.collate(i) for i in g])
+        for w in range(windows):
+            chunk = groups[warmup + w * window_updates : warmup + (w + 1) * window_updates]
+            collated = [[trainer.train_data.collate(i) for i in g] for g in chunk]
+            t = time.perf_counter()
+            for group in collated:
+                trainer.train_step(group)
+            rates.append(sum(b.ntokens for g in collated for b in g) / (time.perf_counter() - t))
+        sample = [trainer.train_data.collate(i) for g in groups[warmup : warmup + 3] for i in g]
+        fpt = _flops_per_target_token(trainer, sample)
+        params = sum(p.numel() for p in trainer.model.parameters())
+    tok_s = statistics.median(rates)
+    return {
+        "benchmark": "train", "arch": cfg.arch, "precision": cfg.precision,
+        "threads": torch.get_num_threads(), "max_tokens": cfg.max_tokens, "update_freq": cfg.update_freq,
+        "target_tokens_per_s": round(tok_s, 1), "windows_tokens_per_s": [round(r, 1) for r in rates],
+        "parameters": params, "flops_per_target_token": round(fpt), "gflops_per_s": round(fpt * tok_s / 1e9, 1),
+        "peak_rss_mb": peak_rss_mb(),
+    }

@@ -18,6 +18,7 @@ from nmt.errors import NmtError
 COMMANDS = {
     "preprocess": ("nmt.cli.preprocess", "raw parallel text -> binarized data directory with its pipeline"),
     "train": ("nmt.cli.train", "train a model from a preset and a recipe"),
+    "import-fairseq": ("nmt.cli.import_fairseq", "convert a fairseq fconv checkpoint into an nmt checkpoint"),
     "bench": ("nmt.cli.bench", "measure speed and memory; prints JSON"),
 }
 

@@ -32,11 +32,16 @@ FLAGS = {
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("data_dir", nargs="?", help="a data directory made by nmt preprocess")
-    p.add_argument("--arch", help="architecture preset (see --list-archs); or `arch:` in the YAML")
     p.add_argument("--save-dir", help="checkpoints, config.yaml and train.log.jsonl go here")
+    p.add_argument("--list-archs", action="store_true", help="print the architecture presets and exit")
+    add_config_arguments(p)
+
+
+def add_config_arguments(p: argparse.ArgumentParser) -> None:
+    """--arch, --config, --set and the fairseq-named shorthands (shared with `nmt bench train`)."""
+    p.add_argument("--arch", help="architecture preset (see --list-archs); or `arch:` in the YAML")
     p.add_argument("--config", help="recipe YAML merged over the preset")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (repeatable)")
-    p.add_argument("--list-archs", action="store_true", help="print the architecture presets and exit")
     g = p.add_argument_group("common settings (shorthands for --set)")
     for flag, (key, kind) in FLAGS.items():
         g.add_argument("--" + flag.replace("_", "-"), type=kind, default=None, help=f"= --set {key}=...")

@@ -175,6 +175,12 @@ def convs2s_from_fairseq_state(state_dict: dict[str, Tensor],
 def load_fairseq_checkpoint(path: str | Path) -> tuple[ConvS2SConfig, dict]:
     """Read a fairseq ``fconv`` ``checkpoint.pt`` (no code is run: ``weights_only=True``, with only
     ``argparse.Namespace`` allowed) and convert it with :func:`convs2s_from_fairseq_state`."""
+    return read_fairseq_checkpoint(path)[:2]
+
+
+def read_fairseq_checkpoint(path: str | Path) -> tuple[ConvS2SConfig, dict, dict]:
+    """As :func:`load_fairseq_checkpoint`, plus what the checkpoint says about its task:
+    ``{"source_lang", "target_lang", "num_updates"}`` (values None where it does not say)."""
     path = Path(path)
     if not path.is_file():
         raise NmtError(f"fairseq checkpoint not found: {path}")
@@ -194,4 +200,13 @@ def load_fairseq_checkpoint(path: str | Path) -> tuple[ConvS2SConfig, dict]:
     name = str(name or "fconv")
     if not name.startswith("fconv") or "self_att" in name or "_lm" in name:
         raise NmtError(f"{path}: architecture {name!r} is not a fairseq fconv model")
-    return convs2s_from_fairseq_state(checkpoint["model"], arch)
+    task = (cfg or {}).get("task") or {}
+    if isinstance(task, argparse.Namespace):
+        task = vars(task)
+    history = checkpoint.get("optimizer_history") or [{}]
+    info = {
+        "source_lang": task.get("source_lang") or getattr(arch, "source_lang", None),
+        "target_lang": task.get("target_lang") or getattr(arch, "target_lang", None),
+        "num_updates": history[-1].get("num_updates") if isinstance(history[-1], dict) else None,
+    }
+    return (*convs2s_from_fairseq_state(checkpoint["model"], arch), info)

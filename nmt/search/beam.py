@@ -7,26 +7,30 @@ The rules (fairseq-generate's, so imported fairseq models give fairseq's transla
 2. The log-probs of each step go through the rules of :mod:`nmt.search.common` (pad, unkpen, n-gram
    blocking, forced eos at ``max_len``, no eos before ``min_len``).
 3. A candidate's score is the cumulative log-prob of its hypothesis plus the token's log-prob.
-   The ``2·beam`` best candidates of a sentence over (live hypothesis × vocabulary) are taken with
-   ``topk`` (fewer if the vocabulary is tiny).
+   The ``2·beam`` best candidates of a sentence over (live hypothesis × vocabulary) are taken
+   (fewer if the vocabulary is tiny), best first.
 4. An eos candidate finishes its hypothesis only if it ranks among the first ``beam`` candidates
    and its score is finite; an eos ranked lower is dropped. A finished hypothesis scores
    ``cumulative log-prob incl. eos / (length incl. eos) ** lenpen``.
 5. The next live hypotheses are the first ``beam`` non-eos candidates, in rank order.
-6. A sentence is done once it has ``beam`` finished hypotheses (first come, first served), or at step
-   ``max_len``. Its finished hypotheses are sorted by score, best first, and the first ``nbest``
-   returned: the best of all finished hypotheses, not the first or the shortest.
+6. A sentence is done once it has ``beam`` finished hypotheses (first come, first served: a
+   finished hypothesis is never displaced by a better one found later), or at step ``max_len``,
+   where its live hypotheses end with the forced eos, best first, while places remain. Its
+   finished hypotheses are then sorted by score and the first ``nbest`` returned: the best of all
+   finished hypotheses, not the first or the shortest.
 7. Optional ``early_stop``: a sentence is also done when no live hypothesis can still reach its
-   ``nbest``-th best finished score. Log-probs are <= 0, so a live hypothesis with cumulative ``c``
-   after ``t + 1`` tokens can finish at best with ``c / L ** lenpen`` for some length ``L`` in
+   ``nbest``-th best finished score. Log-probs are <= 0, so a live hypothesis with cumulative
+   ``c`` after ``t + 1`` tokens can end at best with ``c / L ** lenpen`` for some length ``L`` in
    ``[t + 2, max_len + 1]``; that is monotone in ``L``, so the bound is the larger of its two ends
-   (for c ≤ 0 and lenpen ≥ 0: ``c / (max_len + 1) ** lenpen``; lenpen 0: ``c``). Every later hypothesis
-   descends from a live one, so stopping then never changes the returned n-best; it only saves steps
-   (many with lenpen ≈ 0, few with lenpen 1, where the bound is loose).
+   (for c ≤ 0 and lenpen ≥ 0: ``c / (max_len + 1) ** lenpen``; lenpen 0: ``c``). Every later
+   hypothesis descends from a live one, so stopping then never changes the returned n-best; it
+   only saves steps (many with lenpen near 0, few with lenpen 1, where the bound is loose).
 
-The hot path is batched tensor work over the (sentences × beam) rows: one ``decode_step``, one
-``topk``, one ``reorder_state`` per step. Only finished hypotheses are handled one by one in Python.
-Done sentences leave the batch (state, encoder output and histories shrink), as in fairseq.
+The hot path is batched tensor work over the (sentences × beam) rows: per step one
+``decode_step``, one pass over the log-probs (``amax``), two small ``topk`` and one
+``reorder_state``. Only finished hypotheses are handled one by one in Python. Done sentences leave
+the batch (state, encoder output and histories shrink), as in fairseq. Unlike fairseq, step 0 runs
+the decoder on one row per sentence, and the encoder output is expanded to ``beam`` rows after it.
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ from nmt.search.common import (
     source_mask,
     step_attention,
 )
+
+_CHUNKS = 1024  # the vocabulary is ranked in this many strided chunks (see _top_candidates)
 
 
 @dataclass
@@ -145,10 +151,11 @@ def _search(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig, finished: _
         lp, state = model.decode_step(live.tokens[:, -1], live.state, live.enc)  # (R, V)
         apply_step_rules(lp, step, max_len, cfg, history)
         attn = _append_attention(live.attn, step_attention(state))  # (R, t + 1, S)
+        if step == max_len:
+            _finish_all(lp, live, attn, step, cfg, finished)
+            break
         cand = _top_candidates(lp, live, cfg.beam)
         _finish(cand, live, attn, step, cfg, finished)
-        if step == max_len:
-            break
         picks, scores = _next_beams(cand, cfg.beam)  # (b, beam) each
         done = finished.count[live.sents] >= cfg.beam  # (b,)
         if cfg.early_stop:
@@ -167,17 +174,54 @@ def _append_attention(history: Tensor | None, attn: Tensor | None) -> Tensor | N
 
 
 def _top_candidates(lp: Tensor, live: _Live, beam: int) -> _Candidates:
-    """Rule 3: the best ``2·beam`` of (live row × token) per sentence, from lp (R, V)."""
+    """Rule 3: the best ``2·beam`` of (live row × token) per sentence, from lp (R, V).
+
+    One ``topk`` over all (width × V) scores costs more than the model's own output layer on a
+    small model, so it is done in two stages. Each row's vocabulary is cut into ``C`` strided
+    chunks (chunk ``c`` holds ids ``c, c + C, c + 2C, …``); a chunk's score is the row's cumulative
+    score plus the chunk's best log-prob. Every one of the best ``k`` candidates lies in one of the
+    ``k`` best chunks (otherwise ``k`` chunks would each hold a better candidate), so ranking the
+    tokens of those chunks gives exactly the top ``k`` (ties aside), reading lp once (``amax``).
+    NaN counts as −inf: ``amax`` and ``topk`` both let a NaN through to the top, and only then is
+    lp cleaned and ranked again."""
     vocab, bsz = lp.size(1), live.sents.numel()
-    scores = lp if live.cum.size(1) == 0 else lp + live.cum[:, -1:]  # (R, V)
-    flat = scores.view(bsz, live.width * vocab)
-    k = min(2 * beam, flat.size(1) - 1)  # fairseq's -1: never all of the vocabulary
+    k = min(2 * beam, live.width * vocab - 1)  # fairseq's -1: never all of the vocabulary
     if k < beam:
         raise NmtError(f"beam {beam} is too large for a vocabulary of {vocab}")
-    top, index = flat.topk(k, dim=1)  # (b, k), best first
+    cum = live.cum[:, -1:] if live.cum.size(1) else None  # (R, 1)
+    chunks = _chunk_max(lp, min(_CHUNKS, vocab))  # (R, C)
+    n_chunks = chunks.size(1)
+    if cum is not None:
+        chunks = chunks + cum
+    best_chunks = chunks.view(bsz, -1).topk(k, dim=1).indices  # (b, k) over (width · C)
     offsets = torch.arange(bsz, device=lp.device).unsqueeze(1) * live.width  # (b, 1)
-    rows = torch.div(index, vocab, rounding_mode="floor") + offsets
-    return _Candidates(scores=top, tokens=index.remainder(vocab), rows=rows)
+    rows = torch.div(best_chunks, n_chunks, rounding_mode="floor") + offsets  # (b, k)
+    ids = best_chunks.remainder(n_chunks).unsqueeze(2) + torch.arange(
+        0, vocab, n_chunks, device=lp.device)  # (b, k, m): the chunks' ids, some past the end
+    valid = ids < vocab
+    ids = ids.clamp(max=vocab - 1)  # (those past the end score −inf)
+    scores = lp[rows.unsqueeze(2), ids].masked_fill(~valid, NEG_INF)
+    if cum is not None:
+        scores = scores + cum[rows]  # (b, k, m) + (b, k, 1)
+    top, index = scores.view(bsz, -1).topk(k, dim=1)  # (b, k), best first
+    if bool(torch.isnan(top[:, 0]).any()):
+        lp.masked_fill_(torch.isnan(lp), NEG_INF)
+        return _top_candidates(lp, live, beam)
+    m = ids.size(2)
+    pick = torch.div(index, m, rounding_mode="floor")  # which of the k chunks
+    return _Candidates(scores=top, tokens=ids.view(bsz, -1).gather(1, index),
+                       rows=rows.gather(1, pick))
+
+
+def _chunk_max(lp: Tensor, n_chunks: int) -> Tensor:
+    """lp (R, V) -> (R, C): the largest entry of each strided chunk ``{c, c + C, c + 2C, …}``."""
+    rows, vocab = lp.shape
+    full = vocab // n_chunks * n_chunks
+    chunks = lp[:, :full].view(rows, -1, n_chunks).amax(dim=1)  # (R, C)
+    rest = vocab - full
+    if rest:
+        chunks[:, :rest] = torch.maximum(chunks[:, :rest], lp[:, full:])
+    return chunks
 
 
 def _finish(cand: _Candidates, live: _Live, attn: Tensor | None, step: int, cfg: SearchConfig,
@@ -185,10 +229,33 @@ def _finish(cand: _Candidates, live: _Live, attn: Tensor | None, step: int, cfg:
     """Rule 4: finish the finite eos candidates among the first ``beam`` ranks."""
     top = slice(0, cfg.beam)
     is_eos = cand.tokens[:, top].eq(EOS_ID) & cand.scores[:, top].ne(NEG_INF)  # (b, beam)
-    if not bool(is_eos.any()):
-        return
-    sent_pos, rank = is_eos.nonzero(as_tuple=True)  # (n,) each, sentence-major like fairseq
-    rows, total = cand.rows[sent_pos, rank], cand.scores[sent_pos, rank]  # (n,)
+    if bool(is_eos.any()):
+        sent_pos, rank = is_eos.nonzero(as_tuple=True)  # (n,) each, sentence-major like fairseq
+        _add_finished(cand.rows[sent_pos, rank], cand.scores[sent_pos, rank], sent_pos,
+                      live, attn, step, cfg, finished)
+
+
+def _finish_all(lp: Tensor, live: _Live, attn: Tensor | None, step: int, cfg: SearchConfig,
+                finished: _Finished) -> None:
+    """Rule 6 at step ``max_len``: every live hypothesis ends with the forced eos, best first.
+
+    fairseq gets the same through rules 3–4 (the only finite candidates are then the live rows'
+    eos); done directly, a sentence keeps a hypothesis (scored −inf) even if its model gave eos
+    −inf or NaN, as greedy decoding does."""
+    total = lp[:, EOS_ID].masked_fill(torch.isnan(lp[:, EOS_ID]), NEG_INF)  # (R,)
+    if live.cum.size(1):
+        total = total + live.cum[:, -1]
+    bsz = live.sents.numel()
+    order = total.view(bsz, live.width).argsort(dim=1, descending=True, stable=True)  # (b, w)
+    rows = (order + torch.arange(bsz, device=lp.device).unsqueeze(1) * live.width).view(-1)
+    sent_pos = torch.arange(bsz, device=lp.device).repeat_interleave(live.width)
+    _add_finished(rows, total[rows], sent_pos, live, attn, step, cfg, finished)
+
+
+def _add_finished(rows: Tensor, total: Tensor, sent_pos: Tensor, live: _Live,
+                  attn: Tensor | None, step: int, cfg: SearchConfig, finished: _Finished) -> None:
+    """Live rows (n,) ending with eos at this step with cumulative scores ``total`` (n,); their
+    sentences are ``sent_pos`` (n,) in the active batch. The only loop over hypotheses."""
     n = rows.numel()
     tokens = torch.cat([live.tokens[rows, 1:], rows.new_full((n, 1), EOS_ID)], dim=1)  # (n, t+1)
     cum = torch.cat([live.cum[rows], total.unsqueeze(1)], dim=1)  # (n, t + 1)

@@ -7,10 +7,11 @@ fairseq models give fairseq's translations:
 - every hypothesis starts from ``prev_tokens = [eos]``;
 - ``max_len = min(int(max_len_a · S + max_len_b), max target positions − 1)`` where ``S`` is the
   padded width of the source batch, eos included; a hypothesis has at most ``max_len`` tokens + eos;
-- at step ``t`` (0-based; the token it chooses is the ``t + 1``-th): NaN log-probs become −inf, pad
-  gets −inf, unk loses ``unkpen``, n-gram blocking sets −inf, and then if ``t ≥ max_len`` only eos is
-  allowed (forced eos), else if ``t < min_len`` eos is not allowed;
-- a finished hypothesis scores ``Σ log-probs (eos included) / length ** lenpen``, length counting eos.
+- at step ``t`` (0-based; the token it chooses is the ``t + 1``-th): NaN log-probs count as −inf,
+  pad gets −inf, unk loses ``unkpen``, n-gram blocking sets −inf, and then if ``t ≥ max_len``
+  only eos is allowed (forced eos), else if ``t < min_len`` eos is not allowed;
+- a finished hypothesis scores ``Σ log-probs (eos included) / length ** lenpen``, the length
+  counting eos.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ _AUTOCAST = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
 class SearchConfig:
     """Search options, named after fairseq-generate's (``--beam``, ``--lenpen``, ``--max-len-a`` …).
 
-    ``beam == 1 and nbest == 1`` is greedy decoding. ``early_stop`` ends a sentence as soon as no live
-    hypothesis can still reach the ``nbest``-th best finished score (see :mod:`nmt.search.beam`);
+    ``beam == 1 and nbest == 1`` is greedy decoding. ``early_stop`` ends a sentence as soon as no
+    live hypothesis can still reach the ``nbest``-th best finished score (see :mod:`nmt.search.beam`);
     it never changes the returned n-best, only saves steps, so it is off by default to follow
     fairseq step for step. ``autocast_dtype`` (``"bfloat16"`` / ``"float16"`` or a torch dtype) runs
     the model under ``torch.autocast``; log-probs stay float32.
@@ -112,9 +113,10 @@ def apply_step_rules(lp: Tensor, step: int, max_len: int, cfg: SearchConfig,
                      history: Tensor | None = None) -> Tensor:
     """The per-step rules (module docstring) on lp (R, V), in place; returns lp.
 
-    ``history`` (R, t) holds each row's tokens so far (no leading eos), for n-gram blocking."""
-    if torch.isnan(lp.sum()):  # one cheap reduction; the elementwise test only when needed
-        lp.masked_fill_(torch.isnan(lp), NEG_INF)
+    ``history`` (R, t) holds each row's tokens so far (no leading eos), for n-gram blocking.
+    NaNs are left to the selection (greedy's :func:`row_best`, beam's ``_top_candidates``): a NaN
+    survives every rule here and comes out on top of ``max``/``amax``/``topk``, so it is caught
+    there without an extra pass over lp."""
     lp[:, PAD_ID] = NEG_INF
     if cfg.unkpen:
         lp[:, UNK_ID] -= cfg.unkpen
@@ -127,6 +129,16 @@ def apply_step_rules(lp: Tensor, step: int, max_len: int, cfg: SearchConfig,
     elif step < cfg.min_len:
         lp[:, EOS_ID] = NEG_INF
     return lp
+
+
+def row_best(lp: Tensor) -> tuple[Tensor, Tensor]:
+    """The best entry of each row of lp (R, V): values and ids (R,), NaN counting as −inf
+    (``max`` propagates NaN, so it shows in the values)."""
+    values, ids = lp.max(dim=1)
+    if bool(torch.isnan(values).any()):
+        lp.masked_fill_(torch.isnan(lp), NEG_INF)
+        values, ids = lp.max(dim=1)
+    return values, ids
 
 
 def block_repeated_ngrams(lp: Tensor, history: Tensor, n: int) -> None:

@@ -23,6 +23,7 @@ from nmt.search.common import (
     autocast,
     check_inputs,
     max_length,
+    row_best,
     source_mask,
     step_attention,
 )
@@ -54,7 +55,8 @@ class _Outputs:
 
     def record(self, rows: Tensor, step: int, tokens: Tensor, lprobs: Tensor,
                attn: Tensor | None) -> None:
-        """Store step ``step`` of the active sentences ``rows`` (b,): tokens, lprobs (b,), attn (b, S)."""
+        """Store step ``step`` of the active sentences ``rows`` (b,): tokens, lprobs (b,) and
+        attn (b, S)."""
         self.tokens[rows, step + 1] = tokens
         self.lprobs[rows, step] = lprobs
         if attn is not None:
@@ -99,7 +101,7 @@ def _decode(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig) -> _Outputs
             break
         history = out.tokens[alive, 1:step + 1] if cfg.no_repeat_ngram_size else None
         lp, state = model.decode_step(out.tokens[alive, step], state, enc)  # (b, V)
-        best, tokens = apply_step_rules(lp, step, max_len, cfg, history).max(dim=1)  # (b,)
+        best, tokens = row_best(apply_step_rules(lp, step, max_len, cfg, history))  # (b,)
         if step >= max_len:
             tokens.fill_(EOS_ID)  # forced eos, even if the model gave eos −inf
         cum = cum + best

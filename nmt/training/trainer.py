@@ -42,6 +42,7 @@ class Progress:
     nonfinite_in_row: int = 0
     best_loss: float | None = None
     epochs_without_best: int = 0
+    train_seconds: float = 0.0  # wall time spent training, over all runs up to the checkpoint
 
 
 def autocast(cfg: TrainConfig):
@@ -72,9 +73,11 @@ class Trainer:
         self.schedule = LRSchedule(cfg.schedule, self.optimizer, cfg.optim.lr)
         self.batches = BatchIterator(self.train_data, cfg.max_tokens, cfg.batch_size, seed=cfg.seed)
         self.progress = Progress()
-        self.started = time.monotonic()
         self.save_dir.mkdir(parents=True, exist_ok=True)
+        self._clock_base = 0.0
         self._resume()
+        self._clock_start = time.monotonic()
+        self._updates_at_start = self.progress.update
 
     # -- checkpoints ---------------------------------------------------------------------------
 
@@ -91,11 +94,18 @@ class Trainer:
             self.optimizer.load_state_dict(ckpt.optimizer)
         self.schedule.load_state_dict(meta["schedule"])
         self.progress = Progress(**meta["progress"])
+        self._clock_base = self.progress.train_seconds
         if ckpt.rng is not None:
             torch.set_rng_state(ckpt.rng)
         self.log(json.dumps({"event": "resume", "checkpoint": str(last), **meta["progress"]}))
 
+    def _tick(self) -> float:
+        """Training wall time so far, including earlier runs resumed from."""
+        self.progress.train_seconds = self._clock_base + time.monotonic() - self._clock_start
+        return self.progress.train_seconds
+
     def checkpoint(self) -> Checkpoint:
+        self._tick()
         meta = {
             "arch": self.cfg.arch,
             "family": registry.family_of(self.model_cfg),
@@ -183,7 +193,7 @@ class Trainer:
             return f"reached max_update {c.max_update}"
         if c.max_epoch is not None and p.epoch > c.max_epoch:
             return f"reached max_epoch {c.max_epoch}"
-        if c.stop_time_minutes is not None and time.monotonic() - self.started >= 60 * c.stop_time_minutes:
+        if c.stop_time_minutes is not None and self._tick() >= 60 * c.stop_time_minutes:
             return f"reached stop_time_minutes {c.stop_time_minutes}"
         if self.schedule.finished():
             return f"learning rate {self.schedule.lr:.3g} fell below min_lr {c.schedule.min_lr:g}"
@@ -199,7 +209,7 @@ class Trainer:
             finished_epoch = self._train_epoch()
             if finished_epoch:
                 metrics = self._end_epoch()
-        if self.progress.batch_in_epoch:
+        if self.progress.batch_in_epoch and self.progress.update > self._updates_at_start:
             self.save([files.LAST])
         self.log(json.dumps({"event": "done", "reason": reason, "update": self.progress.update,
                              "epoch": self.progress.epoch}))

@@ -119,7 +119,8 @@ class RandomModel(FakeModel):
         return {i + 2: float(p[i]) for i in range(V - 2)}
 
 
-def source_batch(keys: list[int], lengths: list[int], left_pad: bool = True) -> tuple[Tensor, Tensor]:
+def source_batch(keys: list[int], lengths: list[int],
+                 left_pad: bool = True) -> tuple[Tensor, Tensor]:
     """Sources whose first real token is ``keys[i]``, ``lengths[i]`` tokens incl. eos, padded."""
     width = max(lengths)
     src = torch.full((len(keys), width), PAD_ID)

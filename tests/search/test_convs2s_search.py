@@ -14,10 +14,10 @@ LENGTHS = [9, 6, 3, 7, 2]
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
+    layers = [{"channels": 12, "kernel": 3}, {"channels": 16, "kernel": 2}]
     cfg = ConvS2SConfig(src_vocab_size=V, tgt_vocab_size=V, encoder_embed_dim=8,
-                        encoder_layers=[{"channels": 12, "kernel": 3}, {"channels": 16, "kernel": 2}],
-                        decoder_embed_dim=8,
-                        decoder_layers=[{"channels": 12, "kernel": 3}, {"channels": 16, "kernel": 4}],
+                        encoder_layers=layers, decoder_embed_dim=8,
+                        decoder_layers=[layers[0], {"channels": 16, "kernel": 4}],
                         decoder_out_embed_dim=10, dropout=0.1)
     m = ConvS2S(cfg)
     with torch.no_grad():  # a peakier output layer, so hypotheses end at different lengths

@@ -99,6 +99,7 @@ def read_generate_tsv(path: Path) -> dict[int, tuple[float, str]]:
     return out
 
 
+@pytest.mark.slow  # about 1.5 s each on an idle machine
 @pytest.mark.parametrize("beam", [5, 1])
 @pytest.mark.parametrize("name", MODELS)
 def test_test_set_matches_fairseq_generate(fairseq_fixtures, name, beam):

@@ -77,6 +77,24 @@ def test_nbest_top_equals_one_best():
         assert all(h[0].score >= h[1].score >= h[2].score >= h[3].score for h in four)
 
 
+def test_best_finished_wins_not_the_first():
+    table = {(): {A: 0.5, B: 0.45}, (A,): {EOS_ID: 0.1},
+             (B,): {C: 0.9}, (B, C): {EOS_ID: 0.9}}
+    result = run(TableModel(table), SearchConfig(beam=2, nbest=2, lenpen=0.0))[0]
+    # [A, eos] finishes at step 1, [B, C, eos] at step 2 and is better even unnormalised
+    assert [h.tokens.tolist() for h in result] == [[B, C, EOS_ID], [A, EOS_ID]]
+
+
+def test_sentence_stops_after_beam_finished_as_fairseq():
+    """fairseq's rule: once ``beam`` hypotheses have finished, the sentence is done, even if a
+    live one could still end better (here [B, C, D, eos] with lenpen 1)."""
+    table = {(): {A: 0.5, B: 0.4}, (A,): {EOS_ID: 0.6}, (B,): {EOS_ID: 0.6, C: 0.4},
+             (B, C): {D: 1.0}, (B, C, D): {EOS_ID: 1.0}}
+    result = run(TableModel(table), SearchConfig(beam=2, nbest=2))[0]
+    assert [h.tokens.tolist() for h in result] == [[A, EOS_ID], [B, EOS_ID]]
+    assert math.log(0.16) / 4 > result[0].score  # the better one that was never reached
+
+
 # --- length limits -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("beam", [1, 3])
@@ -123,7 +141,9 @@ def test_no_repeat_ngram_blocks_repeats(beam, n):
                                                   no_repeat_ngram_size=n)))[0]
     grams = ngrams(blocked[:-1], n)
     assert len(grams) == len(set(grams)), blocked
-    assert len(blocked) == 11 and blocked[:n] == [A] * n
+    assert len(blocked) == 11
+    if beam == 1:
+        assert blocked[:n] == [A] * n  # (beam search may return an equal-scoring permutation)
 
 
 def test_no_repeat_ngram_example():
@@ -146,6 +166,32 @@ def test_unkpen(beam):
     small = run(model, SearchConfig(beam=beam, unkpen=0.1))[0][0]  # log .5 − .1 > log .4
     assert small.tokens.tolist() == [UNK_ID, EOS_ID]
     assert small.positional_scores[0] == pytest.approx(math.log(0.5) - 0.1, abs=1e-5)
+
+
+class NanModel(RandomModel):
+    """RandomModel with NaN at token A (and at eos in every third sentence)."""
+
+    def decode_step(self, prev_tokens, state, enc):
+        lp, state = super().decode_step(prev_tokens, state, enc)
+        lp[:, A] = math.nan
+        lp[enc.src[:, -2] % 3 == 0, EOS_ID] = math.nan
+        return lp, state
+
+
+class MinusInfModel(RandomModel):
+    def decode_step(self, prev_tokens, state, enc):
+        lp, state = super().decode_step(prev_tokens, state, enc)
+        lp[:, A] = -math.inf
+        lp[enc.src[:, -2] % 3 == 0, EOS_ID] = -math.inf
+        return lp, state
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_nan_counts_as_minus_inf(beam):
+    cfg = SearchConfig(beam=beam, max_len_b=8)
+    nan = run(NanModel(), cfg, RANDOM_SRC)
+    assert best_tokens(nan) == best_tokens(run(MinusInfModel(), cfg, RANDOM_SRC))
+    assert all(A not in tokens for tokens in best_tokens(nan))
 
 
 # --- beam 1 = greedy, batches, stopping ----------------------------------------------------
