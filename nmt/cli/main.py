@@ -19,6 +19,7 @@ COMMANDS = {
     "preprocess": ("nmt.cli.preprocess", "raw parallel text -> binarized data directory with its pipeline"),
     "train": ("nmt.cli.train", "train a model from a preset and a recipe"),
     "import-fairseq": ("nmt.cli.import_fairseq", "convert a fairseq fconv checkpoint into an nmt checkpoint"),
+    "score": ("nmt.cli.score", "BLEU / chrF / TER with sacreBLEU (and the paper's tokenized BLEU)"),
     "bench": ("nmt.cli.bench", "measure speed and memory; prints JSON"),
 }
 
