@@ -49,7 +49,7 @@ def corpus_scores(hyps: list[str], refs: list[list[str]], metrics=("bleu",), low
         elif name == "chrf":
             metric = CHRF(lowercase=lowercase)
         elif name == "ter":
-            metric = TER(case_sensitive=not lowercase)
+            metric = TER()  # sacreBLEU's default: case-insensitive
         else:
             raise NmtError(f"unknown metric {name!r}; use {', '.join(METRICS)}")
         result = metric.corpus_score(hyps, refs)
