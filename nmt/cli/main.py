@@ -20,6 +20,7 @@ COMMANDS = {
     "train": ("nmt.cli.train", "train a model from a preset and a recipe"),
     "import-fairseq": ("nmt.cli.import_fairseq", "convert a fairseq fconv checkpoint into an nmt checkpoint"),
     "score": ("nmt.cli.score", "BLEU / chrF / TER with sacreBLEU (and the paper's tokenized BLEU)"),
+    "average": ("nmt.cli.average", "average the weights of several checkpoints"),
     "bench": ("nmt.cli.bench", "measure speed and memory; prints JSON"),
 }
 
