@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from nmt.errors import NmtError
 from nmt.training.checkpoint import Checkpoint, load_checkpoint
 
