@@ -106,3 +106,35 @@ def bench_train(cfg, data_dir: str | Path, warmup: int = 5, windows: int = 5,
         "parameters": params, "flops_per_target_token": round(fpt), "gflops_per_s": round(fpt * tok_s / 1e9, 1),
         "peak_rss_mb": peak_rss_mb(),
     }
+
+
+def bench_translate(translator, lines: list[str], repeats: int = 3) -> dict:
+    """Translation throughput over ``lines``, end to end (raw text in, detokenized text out) and
+    search alone (pre-encoded batches); medians of ``repeats`` passes after one warm-up pass."""
+    import torch
+
+    from nmt.search import search
+
+    sources = [translator.source(line) for line in lines]
+    batches = [(translator._tensors([sources[i] for i in b])) for b in translator._batches(sources)]
+    translator.translate(lines[:200])  # warm-up
+    full, search_only, out_tokens = [], [], 0
+    for _ in range(repeats):
+        t = time.perf_counter()
+        results = translator.translate(lines)
+        full.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        for src, lens in batches:
+            search(translator.model, src, lens, translator.cfg)
+        search_only.append(time.perf_counter() - t)
+        out_tokens = sum(len(r[0].pieces) + 1 for r in results if r)
+    n = len(lines)
+    return {
+        "benchmark": "translate", "sentences": n, "beam": translator.cfg.beam,
+        "batch_size": translator.batch_size, "max_tokens": translator.max_tokens,
+        "precision": str(translator.cfg.autocast_dtype or "fp32"), "threads": torch.get_num_threads(),
+        "sentences_per_s": round(n / statistics.median(full), 1),
+        "target_tokens_per_s": round(out_tokens / statistics.median(full), 1),
+        "search_sentences_per_s": round(n / statistics.median(search_only), 1),
+        "seconds": [round(s, 3) for s in full], "peak_rss_mb": peak_rss_mb(),
+    }

@@ -9,6 +9,15 @@ source) and its decoder ``State`` (what incremental decoding carries from one st
 with the shapes of their fields in the docstring. Both are immutable in use: ``reorder_*`` and
 ``decode_step`` return new objects and never modify their arguments, so a beam search may keep
 old states around.
+
+Further rules search relies on:
+
+- ``decode_step`` returns a fresh log-probability tensor that the caller may modify in place;
+- a ``State`` may carry ``attn``: (B, S) float, the step's attention over the source (averaged
+  over layers where there are several), used for alignments and unknown-word replacement;
+- ``max_positions()[1]`` is the number of decoder positions, so a hypothesis has at most that
+  many tokens including its eos;
+- the caller puts the model in eval mode before searching.
 """
 
 from __future__ import annotations
