@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Multi30k en-de, end to end: prepare + preprocess, train, (translate, score).
+# Multi30k en-de, end to end: prepare + preprocess, train, translate test2016, score it.
 # Usage: NMT_DATA=../shared/data bash recipes/multi30k_en_de/run.sh [--model convs2s] [--long]
 #   NMT_DATA   a local mirror laid out like shared/data (otherwise the corpus is downloaded)
 #   --model    which recipe YAML in this folder to train (default convs2s)
@@ -30,4 +30,15 @@ bash preprocess/multi30k.sh --pair en-de --destdir "$data"
 echo "== stage 2: train $model -> $save"
 nmt train "$data" --config "$here/$model.yaml" --save-dir "$save" "${extra[@]}"
 
-echo "== next: translation and scoring stages arrive with 'nmt translate' and 'nmt score'"
+# stage 3 and 4 are redone whenever the checkpoint is newer than their output
+ckpt=$save/checkpoint_best.safetensors
+raw=work/multi30k_en_de
+for beam in 5 1; do
+  hyp=$save/test2016.beam$beam.de
+  if [[ ! -s $hyp || $ckpt -nt $hyp ]]; then
+    echo "== stage 3: translate test2016 (1,000 sentences) with beam $beam -> $hyp"
+    nmt translate --checkpoint "$ckpt" --input "$raw/test.en" --output "$hyp" --beam "$beam" --batch-size 128
+  fi
+  echo "== stage 4: sacreBLEU of $hyp against the raw references"
+  nmt score --hyp "$hyp" --ref "$raw/test.de" | tee "$hyp.bleu"
+done
