@@ -27,6 +27,9 @@ class TrainConfig:
     batch_size: int | None = None
     update_freq: int = 1
     valid_split: str = "valid"
+    valid_bleu: bool = False  # also translate the valid split each epoch and compute sacreBLEU
+    valid_beam: int = 1  # beam for valid_bleu (1: greedy)
+    best_metric: str = "loss"  # loss | bleu (needs valid_bleu): which checkpoint is checkpoint_best
     # loss
     label_smoothing: float = 0.1
     # hardware and numerics
@@ -55,5 +58,7 @@ class TrainConfig:
             raise NmtError("update_freq must be >= 1")
         if self.max_tokens is None and self.batch_size is None:
             raise NmtError("set max_tokens or batch_size")
+        if self.best_metric not in ("loss", "bleu") or (self.best_metric == "bleu" and not self.valid_bleu):
+            raise NmtError("best_metric is 'loss', or 'bleu' together with valid_bleu: true")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise NmtError("label_smoothing must be in [0, 1)")

@@ -26,6 +26,8 @@ from nmt.data.batching import BatchIterator
 from nmt.data.dataset import Batch, ParallelDataset
 from nmt.data.pipeline import Pipeline
 from nmt.errors import NmtError
+from nmt.scoring import corpus_scores
+from nmt.search import SearchConfig, search
 from nmt.training import checkpoint_files as files
 from nmt.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from nmt.training.loss import label_smoothed_nll, perplexity
@@ -40,7 +42,7 @@ class Progress:
     update: int = 0  # optimiser updates done
     batch_in_epoch: int = 0  # batches of this epoch already consumed
     nonfinite_in_row: int = 0
-    best_loss: float | None = None
+    best_loss: float | None = None  # best validation value of best_metric (BLEU negated)
     epochs_without_best: int = 0
     train_seconds: float = 0.0  # wall time spent training, over all runs up to the checkpoint
 
@@ -183,7 +185,24 @@ class Trainer:
             loss, nll = self._loss(batch)
             loss_sum, nll_sum, ntokens = loss_sum + float(loss), nll_sum + float(nll), ntokens + batch.ntokens
         nll_tok = nll_sum / max(ntokens, 1)
-        return {"valid_loss": loss_sum / max(ntokens, 1), "valid_nll": nll_tok, "valid_ppl": perplexity(nll_tok)}
+        metrics = {"valid_loss": loss_sum / max(ntokens, 1), "valid_nll": nll_tok, "valid_ppl": perplexity(nll_tok)}
+        if self.cfg.valid_bleu:
+            metrics["valid_bleu"] = self.validate_bleu(it)
+        return metrics
+
+    @torch.no_grad()
+    def validate_bleu(self, it: BatchIterator) -> float:
+        """sacreBLEU of the valid split's translations (detokenized) against its references as the
+        pipeline detokenizes them, through the same scoring function as `nmt score`."""
+        cfg = SearchConfig(beam=self.cfg.valid_beam, autocast_dtype="bfloat16" if self.cfg.precision == "bf16" else None)
+        hyps, refs = [], []
+        target = self.pipeline.target
+        for batch in it(1):
+            batch = batch.to(self.cfg.device)
+            for hyp, ref in zip(search(self.model, batch.src, batch.src_lens, cfg), batch.tgt_out.tolist()):
+                hyps.append(target.decode(hyp[0].tokens.tolist()))
+                refs.append(target.decode(ref))
+        return corpus_scores(hyps, [refs])[0].score
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -247,14 +266,16 @@ class Trainer:
     def _end_epoch(self) -> dict:
         p = self.progress
         metrics = self.validate()
-        improved = p.best_loss is None or metrics["valid_loss"] < p.best_loss
+        key, sign = ("valid_bleu", -1.0) if self.cfg.best_metric == "bleu" else ("valid_loss", 1.0)
+        value = sign * metrics[key]  # lower is better
+        improved = p.best_loss is None or value < p.best_loss
         if improved:
-            p.best_loss, p.epochs_without_best = metrics["valid_loss"], 0
+            p.best_loss, p.epochs_without_best = value, 0
         else:
             p.epochs_without_best += 1
         lr = self.schedule.step_epoch(metrics["valid_loss"])
         self.log(json.dumps({"event": "valid", "epoch": p.epoch, "update": p.update, **metrics,
-                             "best_loss": p.best_loss, "next_lr": lr}))
+                             "best": abs(p.best_loss), "next_lr": lr}))
         done_epoch = p.epoch
         p.epoch, p.batch_in_epoch = p.epoch + 1, 0
         names = [files.LAST, files.epoch_name(done_epoch)] + ([files.BEST] if improved else [])

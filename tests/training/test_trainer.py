@@ -66,10 +66,11 @@ def test_resume_is_exact(data_dir, tmp_path):
 def test_overfits_and_writes_checkpoints(data_dir, tmp_path):
     cfg = tiny_cfg(max_epoch=60, optim={"name": "adam", "lr": 0.01, "clip_norm": 1.0},
                    schedule={"name": "fixed"}, label_smoothing=0.0, model={"dropout": 0.0}, keep_last=2,
-                   valid_split="train")  # measure the fit on the training data itself
+                   valid_split="train", valid_bleu=True, best_metric="bleu")  # the fit on the training data
     trainer = Trainer(cfg, data_dir, tmp_path, log=lambda *_: None)
     metrics = trainer.train()
     assert metrics["valid_nll"] < 0.05  # near-zero loss on what it trained on
+    assert metrics["valid_bleu"] > 95  # and greedy search reproduces it
     names = sorted(p.name for p in tmp_path.glob("checkpoint*"))
     assert names == [files.epoch_name(59), files.epoch_name(60), files.BEST, files.LAST]
     ckpt = load_checkpoint(tmp_path / files.LAST)
