@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# IWSLT'14 De-En (fairseq's split), end to end: prepare + preprocess, train, (translate, score).
+# IWSLT'14 De-En (fairseq's split), end to end: prepare + preprocess, train, translate the test set, score it.
 # Usage: NMT_DATA=../shared/data bash recipes/iwslt14_de_en/run.sh [--model convs2s]
 #            [--train-dir DIR] [nmt train args ...]
 #   NMT_DATA     a local mirror laid out like shared/data (otherwise the corpus is downloaded)
@@ -39,4 +39,8 @@ bash preprocess/iwslt14_de_en.sh --destdir "$data" "${prep[@]}" || {
 echo "== stage 2: train $model -> $save"
 nmt train "$data" --config "$here/$model.yaml" --save-dir "$save" "${extra[@]}"
 
-echo "== next: translation and scoring stages arrive with 'nmt translate' and 'nmt score'"
+source "$here/../evaluate.sh"
+raw=work/iwslt14_de_en  # raw test set: dev2010 + TEDX.dev2012 + tst2010-2012 (6,750 lines)
+# the recipe lowercases (as fairseq's), so the scores are case-insensitive
+translate_and_score "$save/checkpoint_best.safetensors" "$raw/test.de" "$save/test.beam5.en" 5 \
+  --ref "$raw/test.en" --lowercase --metrics bleu chrf

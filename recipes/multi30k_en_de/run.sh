@@ -30,15 +30,9 @@ bash preprocess/multi30k.sh --pair en-de --destdir "$data"
 echo "== stage 2: train $model -> $save"
 nmt train "$data" --config "$here/$model.yaml" --save-dir "$save" "${extra[@]}"
 
-# stage 3 and 4 are redone whenever the checkpoint is newer than their output
-ckpt=$save/checkpoint_best.safetensors
-raw=work/multi30k_en_de
+source "$here/../evaluate.sh"
+raw=work/multi30k_en_de  # raw test2016 (Flickr), 1,000 sentences
 for beam in 5 1; do
-  hyp=$save/test2016.beam$beam.de
-  if [[ ! -s $hyp || $ckpt -nt $hyp ]]; then
-    echo "== stage 3: translate test2016 (1,000 sentences) with beam $beam -> $hyp"
-    nmt translate --checkpoint "$ckpt" --input "$raw/test.en" --output "$hyp" --beam "$beam" --batch-size 128
-  fi
-  echo "== stage 4: sacreBLEU of $hyp against the raw references"
-  nmt score --hyp "$hyp" --ref "$raw/test.de" | tee "$hyp.bleu"
+  translate_and_score "$save/checkpoint_best.safetensors" "$raw/test.en" "$save/test2016.beam$beam.de" "$beam" \
+    --ref "$raw/test.de"
 done

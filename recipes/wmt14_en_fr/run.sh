@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# WMT'14 En-Fr as in the ConvS2S paper, end to end: prepare + preprocess, train, (translate, score).
+# WMT'14 En-Fr as in the ConvS2S paper, end to end: prepare + preprocess, train, translate the test set, score it.
 # Usage: NMT_DATA=../shared/data bash recipes/wmt14_en_fr/run.sh [--model convs2s]
 #            [--valid-every N] [nmt train args ...]
 #   NMT_DATA       a local mirror laid out like shared/data (otherwise the corpus is downloaded)
@@ -42,4 +42,7 @@ bash preprocess/wmt14_en_fr.sh --destdir "$data" "${prep[@]}" --max-len 175 || {
 echo "== stage 2: train $model -> $save"
 nmt train "$data" --config "$here/$model.yaml" --save-dir "$save" "${extra[@]}"
 
-echo "== next: translation and scoring stages arrive with 'nmt translate' and 'nmt score'"
+source "$here/../evaluate.sh"
+raw=work/wmt14_en_fr  # newstest2014, the full 3,003-sentence version (= sacrebleu -t wmt14/full)
+translate_and_score "$save/checkpoint_best.safetensors" "$raw/test.en" "$save/newstest2014.beam5.fr" 5 \
+  --ref "$raw/test.fr" --tokenized-bleu fr

@@ -66,4 +66,6 @@ export PATH="$root/${NMT_VENV:-.venv}/bin:$PATH"
 echo "== stage 2: train $model -> $save"
 nmt train "$data" --config "$here/$model.yaml" --save-dir "$save" "${extra[@]}"
 
-echo "== next: translation and scoring stages arrive with 'nmt translate' and 'nmt score'"
+echo "== stage 3-4: translate newstest2016 and score it (sacreBLEU is the paper's detokenized BLEU here):"
+echo "   nmt translate --checkpoint $save/checkpoint_best.safetensors --input newstest2016.en --output hyp.ro"
+echo "   nmt score --hyp hyp.ro --ref newstest2016.ro"
