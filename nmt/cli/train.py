@@ -25,7 +25,7 @@ FLAGS = {
     "max_epoch": ("max_epoch", int), "max_update": ("max_update", int),
     "stop_time_minutes": ("stop_time_minutes", float), "patience": ("patience", int),
     "seed": ("seed", int), "precision": ("precision", str), "device": ("device", str),
-    "threads": ("threads", int), "save_interval_updates": ("save_interval_updates", int),
+    "threads": ("threads", int), "save_interval": ("save_interval", int), "save_interval_updates": ("save_interval_updates", int),
     "keep_last": ("keep_last", int), "log_interval": ("log_interval", int),
 }
 

@@ -44,10 +44,12 @@ class TrainConfig:
     patience: int = -1  # stop after this many epochs without a better best_metric (-1: never)
     max_nonfinite: int = 10  # consecutive non-finite updates (skipped) before training stops
     # checkpoints and logs
+    save_interval: int = 1  # write checkpoint{epoch} every N epochs (last and best: every epoch)
     save_interval_updates: int = 0  # also save every N updates (0: only at epoch ends)
     keep_last: int = 5  # epoch / interval checkpoints kept besides last and best (-1: all)
     save_optimizer_state: bool = True
     log_interval: int = 50  # updates between log lines
+    tensorboard: bool = True  # also write TensorBoard scalars to SAVE_DIR/tensorboard when installed
 
     def validate(self) -> None:
         if self.precision not in PRECISIONS:

@@ -74,6 +74,8 @@ class Trainer:
         self.optimizer = build_optimizer(cfg.optim, [p for p in self.model.parameters() if p.requires_grad])
         self.schedule = LRSchedule(cfg.schedule, self.optimizer, cfg.optim.lr)
         self.batches = BatchIterator(self.train_data, cfg.max_tokens, cfg.batch_size, seed=cfg.seed)
+        self.scaler = torch.amp.GradScaler(torch.device(cfg.device).type, enabled=cfg.precision == "fp16")
+        self.tensorboard = _tensorboard(self.save_dir) if cfg.tensorboard else None
         self.progress = Progress()
         self.save_dir.mkdir(parents=True, exist_ok=True)
         self._clock_base = 0.0
@@ -141,22 +143,30 @@ class Trainer:
         return label_smoothed_nll(logits, batch.tgt_out, self.cfg.label_smoothing)
 
     def train_step(self, group: list[Batch]) -> dict | None:
-        """One optimiser update over ``group`` (``update_freq`` batches); None if skipped."""
+        """One optimiser update over ``group`` (``update_freq`` batches); None if skipped.
+
+        With fp16 (CUDA) the loss is scaled by a GradScaler, which skips and backs off on
+        overflow by itself; otherwise a non-finite loss or gradient skips the update here."""
         self.model.train()
         ntokens = sum(b.ntokens for b in group)
         loss_sum = nll_sum = 0.0
         for batch in group:
             loss, nll = self._loss(batch)
-            (loss / ntokens).backward()
+            self.scaler.scale(loss / ntokens).backward()
             loss_sum += float(loss.detach())
             nll_sum += float(nll)
+        self.scaler.unscale_(self.optimizer)
         params = [p for p in self.model.parameters() if p.grad is not None]
         clip = self.cfg.optim.clip_norm if self.cfg.optim.clip_norm > 0 else float("inf")
         gnorm = float(torch.nn.utils.clip_grad_norm_(params, clip))
         if not (math.isfinite(gnorm) and math.isfinite(loss_sum)):
             self.optimizer.zero_grad(set_to_none=True)
+            if self.scaler.is_enabled():
+                self.scaler.update()  # fp16 overflow: smaller scale next time, not an error
+                return None
             return self._skip_nonfinite(loss_sum, gnorm)
-        self.optimizer.step()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
         self.progress.update += 1
         self.progress.nonfinite_in_row = 0
@@ -261,6 +271,7 @@ class Trainer:
                   "lr": self.schedule.lr, **window.summary()}
         bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{record['lr']:.3g}", tok_s=f"{record['tokens_per_s']:.0f}")
         self.log(json.dumps(record))
+        self._scalars("train", record)
         window.reset()
 
     def _end_epoch(self) -> dict:
@@ -276,11 +287,32 @@ class Trainer:
         lr = self.schedule.step_epoch(metrics["valid_loss"])
         self.log(json.dumps({"event": "valid", "epoch": p.epoch, "update": p.update, **metrics,
                              "best": abs(p.best_loss), "next_lr": lr}))
+        self._scalars("valid", {**metrics, "lr": lr})
         done_epoch = p.epoch
         p.epoch, p.batch_in_epoch = p.epoch + 1, 0
-        names = [files.LAST, files.epoch_name(done_epoch)] + ([files.BEST] if improved else [])
+        names = [files.LAST] + ([files.BEST] if improved else [])
+        if done_epoch % self.cfg.save_interval == 0:
+            names.append(files.epoch_name(done_epoch))
         self.save(names)
         return metrics
+
+
+    def _scalars(self, group: str, record: dict) -> None:
+        if self.tensorboard is None:
+            return
+        for key, value in record.items():
+            if isinstance(value, (int, float)) and key not in ("epoch", "update"):
+                self.tensorboard.add_scalar(f"{group}/{key}", value, self.progress.update)
+        self.tensorboard.flush()
+
+
+def _tensorboard(save_dir: Path):
+    """A TensorBoard writer when the tensorboard package is installed, else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(save_dir / "tensorboard"))
 
 
 class _Window:
