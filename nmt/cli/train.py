@@ -1,16 +1,21 @@
 """`nmt train DATA_DIR --arch NAME --save-dir DIR [--config recipe.yaml] [--set key=value ...]`.
 
+Under torchrun (``torchrun --nproc_per_node N -m nmt train ...``) each process is one rank of a
+DistributedDataParallel run.
+
 Precedence: preset < recipe YAML < flags (fairseq's names, shorthands for ``--set``) < ``--set``.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from nmt import registry
 from nmt.config import load_yaml, merge, parse_override
 from nmt.errors import NmtError
+from nmt.training import distributed
 from nmt.training.options import TrainConfig
 from nmt.training.trainer import Trainer, open_log
 
@@ -76,6 +81,16 @@ def run(args: argparse.Namespace) -> int:
         raise NmtError("usage: nmt train DATA_DIR --arch NAME --save-dir DIR")
     cfg = resolve_config(args)
     save_dir = Path(args.save_dir)
-    trainer = Trainer(cfg, args.data_dir, save_dir, log=open_log(save_dir))
-    trainer.train()
+    world = distributed.init_from_env(cfg.device)  # torchrun: one rank of a DDP run
+    try:
+        log = open_log(save_dir) if world.is_master else None
+        trainer = Trainer(cfg, args.data_dir, save_dir, log=log, world=world)
+        trainer.train()
+    finally:
+        distributed.shutdown()
+    if trainer.stop_signal is not None:
+        if world.is_master:
+            print(f"nmt train: interrupted; checkpoint_last holds update {trainer.progress.update}: "
+                  "run the same command to resume", file=sys.stderr)
+        return 128 + trainer.stop_signal
     return 0

@@ -13,6 +13,9 @@ import contextlib
 import json
 import math
 import os
+import signal
+import sys
+import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,6 +33,7 @@ from nmt.scoring import corpus_scores
 from nmt.search import SearchConfig, search
 from nmt.training import checkpoint_files as files
 from nmt.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from nmt.training.distributed import World
 from nmt.training.loss import label_smoothed_nll, perplexity
 from nmt.training.optim import build_optimizer
 from nmt.training.options import TrainConfig
@@ -56,12 +60,18 @@ def autocast(cfg: TrainConfig):
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, data_dir: str | Path, save_dir: str | Path, log=print):
+    """Trains one model; under torchrun each process is one rank of a DistributedDataParallel run
+    (only rank 0 writes checkpoints and logs)."""
+
+    def __init__(self, cfg: TrainConfig, data_dir: str | Path, save_dir: str | Path, log=print,
+                 world: World | None = None):
         cfg.validate()
-        self.cfg, self.save_dir, self.log = cfg, Path(save_dir), log
+        self.world = world or World()
+        self.cfg, self.save_dir = cfg, Path(save_dir)
+        self.log = log if (log is not None and self.world.is_master) else (lambda *_: None)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        torch.manual_seed(cfg.seed)
+        torch.manual_seed(cfg.seed + self.world.rank)
         self.pipeline = Pipeline.load(data_dir)
         self.train_data = ParallelDataset(data_dir, "train", self.pipeline)
         self.valid_data = ParallelDataset(data_dir, cfg.valid_split, self.pipeline)
@@ -71,11 +81,17 @@ class Trainer:
             tgt_vocab_size=len(self.pipeline.target.dictionary),
         )
         self.model = registry.build_model(self.model_cfg).to(cfg.device)
+        self.ddp_model = self.model
+        if self.world.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.ddp_model = DistributedDataParallel(self.model)
         self.optimizer = build_optimizer(cfg.optim, [p for p in self.model.parameters() if p.requires_grad])
         self.schedule = LRSchedule(cfg.schedule, self.optimizer, cfg.optim.lr)
         self.batches = BatchIterator(self.train_data, cfg.max_tokens, cfg.batch_size, seed=cfg.seed)
         self.scaler = torch.amp.GradScaler(torch.device(cfg.device).type, enabled=cfg.precision == "fp16")
-        self.tensorboard = _tensorboard(self.save_dir) if cfg.tensorboard else None
+        self.tensorboard = _tensorboard(self.save_dir) if cfg.tensorboard and self.world.is_master else None
+        self.stop_signal: int | None = None
         self.progress = Progress()
         self.save_dir.mkdir(parents=True, exist_ok=True)
         self._clock_base = 0.0
@@ -99,8 +115,10 @@ class Trainer:
         self.schedule.load_state_dict(meta["schedule"])
         self.progress = Progress(**meta["progress"])
         self._clock_base = self.progress.train_seconds
-        if ckpt.rng is not None:
-            torch.set_rng_state(ckpt.rng)
+        if ckpt.rng is not None and not self.world.distributed:
+            torch.set_rng_state(ckpt.rng)  # exact resume; ranks of a larger world reseed instead
+        elif self.world.distributed:
+            torch.manual_seed(self.cfg.seed + 1000 * self.progress.update + self.world.rank)
         self.log(json.dumps({"event": "resume", "checkpoint": str(last), **meta["progress"]}))
 
     def _tick(self) -> float:
@@ -128,7 +146,9 @@ class Trainer:
         )
 
     def save(self, names: list[str]) -> None:
-        """Write the checkpoint once, then copy it to the other names (each write atomic)."""
+        """Rank 0 writes the checkpoint under each name (each write atomic)."""
+        if not self.world.is_master:
+            return
         ckpt = self.checkpoint()
         for name in names:
             save_checkpoint(self.save_dir / name, ckpt)
@@ -136,10 +156,10 @@ class Trainer:
 
     # -- one update ----------------------------------------------------------------------------
 
-    def _loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    def _loss(self, batch: Batch, model=None) -> tuple[torch.Tensor, torch.Tensor]:
         batch = batch.to(self.cfg.device)
         with autocast(self.cfg):
-            logits = self.model(batch.src, batch.src_lens, batch.tgt_in)
+            logits = (model or self.model)(batch.src, batch.src_lens, batch.tgt_in)
         return label_smoothed_nll(logits, batch.tgt_out, self.cfg.label_smoothing)
 
     def train_step(self, group: list[Batch]) -> dict | None:
@@ -148,13 +168,23 @@ class Trainer:
         With fp16 (CUDA) the loss is scaled by a GradScaler, which skips and backs off on
         overflow by itself; otherwise a non-finite loss or gradient skips the update here."""
         self.model.train()
-        ntokens = sum(b.ntokens for b in group)
+        # an empty share (the end of an epoch on a larger world) still joins the gradient
+        # all-reduce, with a zero-weight copy of the first batch of the update
+        weights = [1.0] * len(group) if group else [0.0]
+        group = group or [self.train_data.collate(self.batches.epoch_batches(self.progress.epoch)[0])]
+        local = [float(sum(b.ntokens for b, w in zip(group, weights) if w))]
+        ntokens = self.world.all_reduce_sum(local)[0]  # the loss is a mean over the global tokens
+        scale = self.world.size / max(ntokens, 1.0)  # DDP averages over ranks; undo that
         loss_sum = nll_sum = 0.0
-        for batch in group:
-            loss, nll = self._loss(batch)
-            self.scaler.scale(loss / ntokens).backward()
-            loss_sum += float(loss.detach())
-            nll_sum += float(nll)
+        for i, (batch, weight) in enumerate(zip(group, weights)):
+            sync = contextlib.nullcontext() if i == len(group) - 1 or not self.world.distributed \
+                else self.ddp_model.no_sync()
+            with sync:
+                loss, nll = self._oom_guard(batch)
+                self.scaler.scale(loss * (scale * weight)).backward()
+            loss_sum += weight * float(loss.detach())
+            nll_sum += weight * float(nll)
+        loss_sum, nll_sum = self.world.all_reduce_sum([loss_sum, nll_sum])
         self.scaler.unscale_(self.optimizer)
         params = [p for p in self.model.parameters() if p.grad is not None]
         clip = self.cfg.optim.clip_norm if self.cfg.optim.clip_norm > 0 else float("inf")
@@ -171,7 +201,18 @@ class Trainer:
         self.progress.update += 1
         self.progress.nonfinite_in_row = 0
         self.schedule.step_update(self.progress.update)
-        return {"loss": loss_sum, "nll": nll_sum, "ntokens": ntokens, "gnorm": gnorm}
+        return {"loss": loss_sum, "nll": nll_sum, "ntokens": int(ntokens), "gnorm": gnorm}
+
+    def _oom_guard(self, batch: Batch):
+        """The forward pass, with out-of-memory turned into advice instead of a traceback."""
+        try:
+            return self._loss(batch, self.ddp_model)
+        except torch.OutOfMemoryError:
+            raise NmtError(
+                f"out of memory on a batch of {len(batch)} sentences ({batch.src.numel()} source and "
+                f"{batch.tgt_in.numel()} target positions); lower --max-tokens (now {self.cfg.max_tokens}) "
+                "and raise --update-freq to keep the effective batch"
+            ) from None
 
     def _skip_nonfinite(self, loss_sum: float, gnorm: float) -> None:
         self.progress.nonfinite_in_row += 1
@@ -218,6 +259,8 @@ class Trainer:
 
     def stop_reason(self) -> str | None:
         c, p = self.cfg, self.progress
+        if self.stop_signal is not None:
+            return f"interrupted by {signal.Signals(self.stop_signal).name}"
         if c.max_update is not None and p.update >= c.max_update:
             return f"reached max_update {c.max_update}"
         if c.max_epoch is not None and p.epoch > c.max_epoch:
@@ -230,30 +273,64 @@ class Trainer:
             return f"validation loss did not improve for {p.epochs_without_best} epochs (patience {c.patience})"
         return None
 
+    def agreed_stop(self) -> str | None:
+        """:meth:`stop_reason`, agreed by all ranks (any rank stopping stops them all)."""
+        reason = self.stop_reason()
+        if self.world.distributed and self.world.all_reduce_sum([1.0 if reason else 0.0])[0] and not reason:
+            reason = "another rank stopped"
+        return reason
+
     def train(self) -> dict:
-        """Train until a stopping rule fires; returns the last validation metrics."""
-        (self.save_dir / "config.yaml").write_text(dump_yaml(self.cfg))
+        """Train until a stopping rule fires; returns the last validation metrics.
+
+        SIGINT/SIGTERM: the current update finishes, checkpoint_last is written and training
+        stops (``stop_signal`` is set); a second signal exits at once."""
+        if self.world.is_master:
+            (self.save_dir / "config.yaml").write_text(dump_yaml(self.cfg))
         metrics: dict = {}
-        while (reason := self.stop_reason()) is None:
-            finished_epoch = self._train_epoch()
-            if finished_epoch:
-                metrics = self._end_epoch()
-        if self.progress.batch_in_epoch and self.progress.update > self._updates_at_start:
-            self.save([files.LAST])
+        with self._signals():
+            while (reason := self.agreed_stop()) is None:
+                if self._train_epoch():
+                    metrics = self._end_epoch()
+            if self.progress.batch_in_epoch and self.progress.update > self._updates_at_start:
+                self.save([files.LAST])
         self.log(json.dumps({"event": "done", "reason": reason, "update": self.progress.update,
                              "epoch": self.progress.epoch}))
         return metrics
 
+    @contextlib.contextmanager
+    def _signals(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum, _frame):
+            if self.stop_signal is not None:
+                os._exit(128 + signum)  # a second signal: leave at once (the last checkpoint stays)
+            self.stop_signal = signum
+            print(f"nmt train: {signal.Signals(signum).name}: finishing this update and saving "
+                  "checkpoint_last (send it again to quit at once)", file=sys.stderr, flush=True)
+
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
     def _train_epoch(self) -> bool:
         """Train on the rest of the current epoch; False if a stopping rule interrupted it."""
         p, c = self.progress, self.cfg
-        batches = self.batches.epoch_batches(p.epoch)
+        batches = self.batches.epoch_batches(p.epoch)  # the global order; ranks split each update
+        per_update = c.update_freq * self.world.size
         window = _Window()
-        bar = tqdm(total=len(batches), initial=p.batch_in_epoch, desc=f"epoch {p.epoch}", disable=None, leave=False)
+        bar = tqdm(total=len(batches), initial=p.batch_in_epoch, desc=f"epoch {p.epoch}",
+                   disable=None if self.world.is_master else True, leave=False)
         with bar:
             while p.batch_in_epoch < len(batches):
-                group_idx = batches[p.batch_in_epoch : p.batch_in_epoch + c.update_freq]
-                stats = self.train_step([self.train_data.collate(i) for i in group_idx])
+                group_idx = batches[p.batch_in_epoch : p.batch_in_epoch + per_update]
+                mine = group_idx[self.world.rank :: self.world.size]
+                stats = self.train_step([self.train_data.collate(i) for i in mine])
                 p.batch_in_epoch += len(group_idx)
                 bar.update(len(group_idx))
                 if stats is not None:
@@ -262,7 +339,7 @@ class Trainer:
                         self._log_train(window, bar)
                     if c.save_interval_updates and p.update % c.save_interval_updates == 0:
                         self.save([files.LAST, files.interval_name(p.epoch, p.update)])
-                if self.stop_reason() is not None:
+                if self.agreed_stop() is not None:
                     return False
         return True
 
