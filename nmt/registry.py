@@ -12,12 +12,17 @@ from collections.abc import Callable
 from dataclasses import asdict, fields, replace
 
 from nmt.errors import NmtError
+from nmt.models import char_qrnn, dilated_rnn, lstm, qrnn, tcn
 from nmt.models.base import Seq2SeqModel
 from nmt.models.convs2s import ConvS2S, ConvS2SConfig
 
 # family name -> (config class, model class)
 FAMILIES: dict[str, tuple[type, type[Seq2SeqModel]]] = {
     "convs2s": (ConvS2SConfig, ConvS2S),
+    "lstm": (lstm.LSTMConfig, lstm.LSTMModel),
+    "qrnn": (qrnn.QRNNConfig, qrnn.QRNNModel),
+    "tcn": (tcn.TCNConfig, tcn.TCN),
+    "dilated_rnn": (dilated_rnn.DilatedRNNConfig, dilated_rnn.DilatedRNNModel),
 }
 
 ARCHS: dict[str, Callable[[], object]] = {}
@@ -125,3 +130,10 @@ def convs2s_wmt16_en_ro() -> ConvS2SConfig:
         encoder_embed_dim=512, encoder_layers=layers, decoder_embed_dim=512,
         decoder_layers=[dict(b) for b in layers], decoder_out_embed_dim=512, dropout=0.2,
     )
+
+
+# -- the other families: presets live next to their models -------------------------------------
+
+for _module in (lstm, qrnn, char_qrnn, tcn, dilated_rnn):
+    for _preset in _module.PRESETS:
+        register(_preset)
