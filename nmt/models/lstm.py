@@ -404,10 +404,14 @@ class LSTMModel(Seq2SeqModel[LSTMEncoderOut, LSTMState]):
 
 
 # -- presets ------------------------------------------------------------------------------------
+# Vocabulary sizes stay 0: the trainer fills them in from the data directory.
 
 
 def lstm_wiseman_iwslt_de_en() -> LSTMConfig:
-    """LSTM at fairseq's lstm_wiseman_iwslt_de_en size: embed/hidden 256, 1+1 layers, unidirectional encoder."""
+    """LSTM as fairseq's lstm_wiseman_iwslt_de_en: embed/hidden 256, 1+1 layers, unidirectional encoder."""
+    # fairseq's values exactly (models/lstm.py): no encoder dropout, decoder dropout_in 0 and
+    # dropout_out 0.1, out embed 256, attention on (its AttentionLayer is Luong's 'general' score
+    # with W_c [c; h] and no biases), untied output. The fair baseline for the issue's 2,300 tok/s.
     return LSTMConfig(
         encoder_embed_dim=256, encoder_hidden_size=256, encoder_layers=1,
         encoder_bidirectional=False, encoder_dropout_in=0.0, encoder_dropout_out=0.0,
@@ -419,6 +423,9 @@ def lstm_wiseman_iwslt_de_en() -> LSTMConfig:
 
 def lstm_luong_wmt_en_de() -> LSTMConfig:
     """LSTM as Luong et al. 2015 / fairseq's lstm_luong_wmt_en_de: 4+4 layers of 1000 units, embed 1000."""
+    # fairseq's values (dropout 0.1 on the embeddings, none between layers or on the output).
+    # The paper also reverses the source (reverse_source=True), uses dropout 0.2 between layers,
+    # a 50k vocabulary, and plain SGD (lr 1, halved late, gradient norm 5): set them in the recipe.
     return LSTMConfig(
         encoder_embed_dim=1000, encoder_hidden_size=1000, encoder_layers=4,
         encoder_bidirectional=False, encoder_dropout_in=0.1, encoder_dropout_out=0.0,
@@ -429,7 +436,8 @@ def lstm_luong_wmt_en_de() -> LSTMConfig:
 
 
 def lstm_small() -> LSTMConfig:
-    """LSTM for Multi30k on a CPU: embed 256, bidirectional 1-layer encoder of 2 x 256, 1-layer decoder of 256."""
+    """LSTM for Multi30k on a CPU: embed 256, bidirectional 1-layer encoder (2 x 256), 1-layer decoder of 256, tied output."""
+    # Our choice, not from a paper: the encoder's 512-wide final state is projected to 256.
     return LSTMConfig(
         encoder_embed_dim=256, encoder_hidden_size=256, encoder_layers=1,
         encoder_bidirectional=True, encoder_dropout_in=0.2, encoder_dropout_out=0.2,
@@ -441,6 +449,9 @@ def lstm_small() -> LSTMConfig:
 
 def char_lstm_iwslt_de_en() -> LSTMConfig:
     """Character-level LSTM baseline of the char-QRNN setting: 4+4 layers of 320 units, source reversed, no dropout."""
+    # Bradbury et al. 2017 §3.3 compare their 4-layer, 320-unit char-QRNN (no dropout, gradient
+    # norm 5, Adam, source reversed, unidirectional encoder, dot-product attention) with an LSTM
+    # of the same size; the details of that LSTM are not given, so it mirrors the QRNN here.
     return LSTMConfig(
         encoder_embed_dim=320, encoder_hidden_size=320, encoder_layers=4,
         encoder_bidirectional=False, reverse_source=True,
