@@ -336,12 +336,15 @@ run_nmt_preprocess() {
     local -a cmd
     find_nmt
     cmd=(preprocess "$@" --destdir "$DESTDIR" "${EXTRA_ARGS[@]}")
-    local stamp=$WORKDIR/.stamps/preprocess data
+    # one stamp per output directory, so one work directory can feed several (BPE, char, ...)
+    local key data
+    key=preprocess-$(printf '%s' "$DESTDIR" | md5sum | cut -c1-12)
+    local stamp=$WORKDIR/.stamps/$key
     mkdir -p "$WORKDIR/.stamps"
     data=$(find "$WORKDIR/.stamps" -maxdepth 1 -type f ! -name 'preprocess*' -print0 |
            sort -z | xargs -0 cat | tr '\n' ';')
     local sig="$DESTDIR"$'\n'"nmt ${cmd[*]} | data: $data"   # line 1: the directory it made
-    if [[ -d $DESTDIR ]] && stage_done preprocess "$sig"; then
+    if [[ -d $DESTDIR ]] && stage_done "$key" "$sig"; then
         log "preprocess: already done ($DESTDIR)"
         return 0
     fi
