@@ -57,17 +57,20 @@ class Seq2SeqModel(nn.Module, ABC, Generic[EncoderOut, State]):
                     enc: EncoderOut) -> tuple[Tensor, State]:
         """One step: prev_tokens (B,) -> (log_probs (B, V) float32, the next state)."""
 
-    @abstractmethod
     def reorder_state(self, state: State, index: Tensor) -> State:
-        """A new state whose row ``b`` is row ``index[b]`` of ``state`` (index (B',) long)."""
+        """A new state whose row ``b`` is row ``index[b]`` of ``state`` (index (B',) long).
+        The default selects rows of every tensor field (see :func:`select_rows`)."""
+        return select_rows(state, index)
 
-    @abstractmethod
     def reorder_encoder_out(self, enc: EncoderOut, index: Tensor) -> EncoderOut:
-        """A new encoder output whose row ``b`` is row ``index[b]`` of ``enc``."""
+        """A new encoder output whose row ``b`` is row ``index[b]`` of ``enc`` (default: as
+        :meth:`reorder_state`)."""
+        return select_rows(enc, index)
 
-    @abstractmethod
     def max_positions(self) -> tuple[int, int]:
-        """The longest (source, target) sequences the model accepts, in tokens."""
+        """The longest (source, target) sequences the model accepts, in tokens (default: the
+        config's ``max_source_positions`` and ``max_target_positions``)."""
+        return self.cfg.max_source_positions, self.cfg.max_target_positions
 
     @staticmethod
     def log_probs(logits: Tensor) -> Tensor:

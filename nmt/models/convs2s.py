@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from nmt.data.dictionary import PAD_ID
 from nmt.errors import NmtError
-from nmt.models.base import Seq2SeqModel, select_rows
+from nmt.models.base import Seq2SeqModel
 from nmt.modules.glu_conv import GLUConv1d
 from nmt.modules.grad_multiply import grad_multiply
 from nmt.modules.learned_positions import LearnedPositionalEmbedding
@@ -364,11 +364,6 @@ class ConvS2S(Seq2SeqModel[ConvS2SEncoderOut, ConvS2SState]):
         logits, state = self.decoder.step(prev_tokens, state, enc)
         return self.log_probs(logits), state
 
-    def reorder_state(self, state: ConvS2SState, index: Tensor) -> ConvS2SState:
-        return select_rows(state, index)
-
-    def reorder_encoder_out(self, enc: ConvS2SEncoderOut, index: Tensor) -> ConvS2SEncoderOut:
-        return select_rows(enc, index)
 
     def max_positions(self) -> tuple[int, int]:
         return (self.encoder.embed_positions.max_positions,

@@ -36,7 +36,7 @@ from torch import Tensor, nn
 
 from nmt.data.dictionary import PAD_ID
 from nmt.errors import NmtError
-from nmt.models.base import Seq2SeqModel, select_rows
+from nmt.models.base import Seq2SeqModel
 from nmt.modules.rnn_attention import SCORES, GlobalAttention, attention_bias
 
 INIT_SCALE = 0.1  # uniform init range of every weight (Luong et al. §4.1; fairseq)
@@ -393,14 +393,7 @@ class LSTMModel(Seq2SeqModel[LSTMEncoderOut, LSTMState]):
         out, state = self.decoder(prev_tokens.unsqueeze(1), state, enc)
         return self.log_probs(self.decoder.output_layer(out).squeeze(1)), state
 
-    def reorder_state(self, state: LSTMState, index: Tensor) -> LSTMState:
-        return select_rows(state, index)
 
-    def reorder_encoder_out(self, enc: LSTMEncoderOut, index: Tensor) -> LSTMEncoderOut:
-        return select_rows(enc, index)
-
-    def max_positions(self) -> tuple[int, int]:
-        return self.cfg.max_source_positions, self.cfg.max_target_positions
 
 
 # -- presets ------------------------------------------------------------------------------------

@@ -53,7 +53,7 @@ from torch import Tensor, nn
 
 from nmt.data.dictionary import PAD_ID
 from nmt.errors import NmtError
-from nmt.models.base import Seq2SeqModel, select_rows
+from nmt.models.base import Seq2SeqModel
 from nmt.modules.qrnn import POOLINGS, QRNN, QRNNLayer, input_sizes
 
 
@@ -299,14 +299,7 @@ class QRNNModel(Seq2SeqModel[QRNNEncoderOut, QRNNState]):
         logits, state = self.decoder.step(prev_tokens, state, enc)
         return self.log_probs(logits), state
 
-    def reorder_state(self, state: QRNNState, index: Tensor) -> QRNNState:
-        return select_rows(state, index)
 
-    def reorder_encoder_out(self, enc: QRNNEncoderOut, index: Tensor) -> QRNNEncoderOut:
-        return select_rows(enc, index)
-
-    def max_positions(self) -> tuple[int, int]:
-        return self.cfg.max_source_positions, self.cfg.max_target_positions
 
 
 # -- presets ----------------------------------------------------------------------------------

@@ -38,8 +38,8 @@ from torch import Tensor, nn
 
 from nmt.data.dictionary import PAD_ID
 from nmt.errors import NmtError
-from nmt.models.base import Seq2SeqModel, select_rows
-from nmt.models.convs2s import SQRT_HALF, position_embedding, token_embedding
+from nmt.models.base import Seq2SeqModel
+from nmt.models.convs2s import SQRT_HALF, ConvS2SEncoderOut, position_embedding, token_embedding
 from nmt.modules.grad_multiply import grad_multiply
 from nmt.modules.multistep_attention import MultiStepAttention, source_length_scale
 from nmt.modules.tcn_block import TemporalConvNet, tcn_dilations
@@ -158,18 +158,9 @@ class TCNConfig:
         self.attention_layers()
 
 
-@dataclass
-class TCNEncoderOut:
-    """What the decoder reads from the source.
-
-    z:        (B, S, D) encoder outputs, 0 at source pads (the attention keys)
-    ze:       (B, S, D) (z + e)·√½ with e the source embeddings (the attention values)
-    pad_mask: (B, S) bool, True at source pads
-    """
-
-    z: Tensor
-    ze: Tensor
-    pad_mask: Tensor
+# The decoder reads the same things from the source as ConvS2S's: z (B, S, D), the attention keys;
+# ze = (z + e)·√½ (B, S, D), the values; pad_mask (B, S).
+TCNEncoderOut = ConvS2SEncoderOut
 
 
 @dataclass
@@ -325,11 +316,6 @@ class TCN(Seq2SeqModel[TCNEncoderOut, TCNState]):
         logits, state = self.decoder.step(prev_tokens, state, enc)
         return self.log_probs(logits), state
 
-    def reorder_state(self, state: TCNState, index: Tensor) -> TCNState:
-        return select_rows(state, index)
-
-    def reorder_encoder_out(self, enc: TCNEncoderOut, index: Tensor) -> TCNEncoderOut:
-        return select_rows(enc, index)
 
     def max_positions(self) -> tuple[int, int]:
         if not self.cfg.positions:
