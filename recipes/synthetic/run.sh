@@ -34,6 +34,8 @@ nmt train "$data" --arch "$arch" --save-dir "$save" --optimizer adam --lr 0.002 
   --lr-scheduler fixed --label-smoothing 0 --max-tokens 8000 --stop-time-minutes "$minutes" "${extra[@]}"
 
 echo "== stage 3: translate the test set greedily and measure accuracy"
-nmt translate --checkpoint "$save/checkpoint_best.safetensors" --input "$raw/test.src" \
+ckpt=$save/checkpoint_best.safetensors
+[[ -f $ckpt ]] || ckpt=$save/checkpoint_last.safetensors  # stopped before the first epoch ended
+nmt translate --checkpoint "$ckpt" --input "$raw/test.src" \
   --output "$save/test.hyp" --beam 1 --max-len-a 1.2 --max-len-b 10
 python "$here/accuracy.py" "$save/test.hyp" "$raw/test.tgt" | tee "$save/test.accuracy.json"
