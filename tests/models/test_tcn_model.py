@@ -9,6 +9,7 @@ from nmt.data.dictionary import EOS_ID, PAD_ID
 from nmt.errors import NmtError
 from nmt.models import tcn
 from nmt.models.tcn import TCN, TCNConfig, TCNLevel, expand_levels
+from tests.models.contract_helpers import random_batch, step_by_step
 
 V = 30
 
@@ -46,26 +47,7 @@ def small_model(seed=0, **changes) -> TCN:
 
 
 def batch(seed=1, lengths=(7, 4, 2), tgt_lengths=(6, 3, 5)):
-    """Right-padded sources with eos last and targets starting with eos."""
-    g = torch.Generator().manual_seed(seed)
-    src = torch.full((len(lengths), max(lengths)), PAD_ID)
-    for row, n in enumerate(lengths):
-        src[row, :n] = torch.randint(4, V, (n,), generator=g)
-        src[row, n - 1] = EOS_ID
-    tgt_in = torch.full((len(tgt_lengths), max(tgt_lengths)), PAD_ID)
-    for row, n in enumerate(tgt_lengths):
-        tgt_in[row, :n] = torch.randint(4, V, (n,), generator=g)
-        tgt_in[row, 0] = EOS_ID
-    return src, torch.tensor(lengths), tgt_in
-
-
-def step_by_step(model, src, src_lens, tgt_in):
-    enc = model.encode(src, src_lens)
-    state, out = model.init_state(enc), []
-    for t in range(tgt_in.size(1)):
-        lp, state = model.decode_step(tgt_in[:, t], state, enc)
-        out.append(lp)
-    return torch.stack(out, dim=1), state
+    return random_batch(V, seed, lengths, tgt_lengths)
 
 
 def test_levels_are_data():
