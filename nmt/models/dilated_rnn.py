@@ -41,14 +41,12 @@ from torch import Tensor, nn
 
 from nmt.data.dictionary import PAD_ID
 from nmt.errors import NmtError
-from nmt.models.base import Seq2SeqModel
 from nmt.models.lstm import (
     INIT_SCALE,
+    AttentionLSTMDecoding,
     LSTMConfig,
     LSTMDecoder,
     LSTMEncoderOut,
-    LSTMState,
-    uniform_embedding,
 )
 from nmt.modules.rnn_attention import SCORES
 
@@ -294,41 +292,23 @@ class DilatedRNNEncoder(nn.Module):
         return self.dropout_out(out), finals
 
 
-class DilatedRNNModel(Seq2SeqModel[LSTMEncoderOut, LSTMState]):
+class DilatedRNNModel(AttentionLSTMDecoding):
     """Dilated RNN encoder + the LSTM attention decoder (see the module docstring)."""
 
     def __init__(self, cfg: DilatedRNNConfig):
         super().__init__()
         cfg.validate()
         self.cfg = cfg
-        src_embed = uniform_embedding(cfg.src_vocab_size, cfg.encoder_embed_dim, cfg.pad_id)
-        tgt_embed = (src_embed if cfg.share_embeddings else
-                     uniform_embedding(cfg.tgt_vocab_size, cfg.decoder_embed_dim, cfg.pad_id))
+        src_embed, tgt_embed = self.embeddings(cfg)
         self.encoder = DilatedRNNEncoder(cfg, src_embed)
         self.decoder = LSTMDecoder(cfg.decoder_config(), tgt_embed)
 
-    def forward(self, src: Tensor, src_lens: Tensor, tgt_in: Tensor) -> Tensor:
-        """src (B, S), src_lens (B,) (unused: the pad mask comes from the tokens), tgt_in (B, T)
-        -> logits (B, T, V)."""
-        enc = self.encode(src, src_lens)
-        out, _ = self.decoder(tgt_in, self.init_state(enc), enc)
-        return self.decoder.output_layer(out)
-
     def encode(self, src: Tensor, src_lens: Tensor | None = None) -> LSTMEncoderOut:
+        """src (B, S); ``src_lens`` is unused: the pad mask comes from the tokens."""
         out, finals = self.encoder(src)
         keys, values = self.decoder.attention.prepare(out)
         return LSTMEncoderOut(keys=keys, values=values, pad_mask=src.eq(self.cfg.pad_id),
                               final_h=finals, final_c=torch.zeros_like(finals))
-
-    def init_state(self, enc: LSTMEncoderOut) -> LSTMState:
-        return self.decoder.initial_state(enc)
-
-    def decode_step(self, prev_tokens: Tensor, state: LSTMState,
-                    enc: LSTMEncoderOut) -> tuple[Tensor, LSTMState]:
-        out, state = self.decoder(prev_tokens.unsqueeze(1), state, enc)
-        return self.log_probs(self.decoder.output_layer(out).squeeze(1)), state
-
-
 
 
 # -- presets ------------------------------------------------------------------------------------

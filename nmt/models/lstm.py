@@ -358,32 +358,25 @@ class LSTMDecoder(nn.Module):
         return self.fc_out(x)
 
 
-class LSTMModel(Seq2SeqModel[LSTMEncoderOut, LSTMState]):
-    """The full model (see the module docstring)."""
+class AttentionLSTMDecoding(Seq2SeqModel[LSTMEncoderOut, LSTMState]):
+    """The decoding half of the contract for any encoder feeding :class:`LSTMDecoder`: subclasses
+    build ``self.encoder`` and ``self.decoder`` and implement :meth:`encode`."""
 
-    def __init__(self, cfg: LSTMConfig):
-        super().__init__()
-        cfg.validate()
-        self.cfg = cfg
+    decoder: LSTMDecoder
+
+    @staticmethod
+    def embeddings(cfg) -> tuple[nn.Embedding, nn.Embedding]:
+        """Source and target token tables (one table when ``cfg.share_embeddings``)."""
         src_embed = uniform_embedding(cfg.src_vocab_size, cfg.encoder_embed_dim, cfg.pad_id)
         tgt_embed = (src_embed if cfg.share_embeddings else
                      uniform_embedding(cfg.tgt_vocab_size, cfg.decoder_embed_dim, cfg.pad_id))
-        self.encoder = LSTMEncoder(cfg, src_embed)
-        self.decoder = LSTMDecoder(cfg, tgt_embed)
+        return src_embed, tgt_embed
 
     def forward(self, src: Tensor, src_lens: Tensor, tgt_in: Tensor) -> Tensor:
         """src (B, S), src_lens (B,) with eos, tgt_in (B, T) -> logits (B, T, V)."""
         enc = self.encode(src, src_lens)
         out, _ = self.decoder(tgt_in, self.init_state(enc), enc)
         return self.decoder.output_layer(out)
-
-    def encode(self, src: Tensor, src_lens: Tensor | None = None) -> LSTMEncoderOut:
-        if src_lens is None:
-            src_lens = src.ne(self.cfg.pad_id).sum(1)
-        out, h, c = self.encoder(src, src_lens)
-        keys, values = self.decoder.attention.prepare(out)
-        return LSTMEncoderOut(keys=keys, values=values, pad_mask=src.eq(self.cfg.pad_id),
-                              final_h=h, final_c=c)
 
     def init_state(self, enc: LSTMEncoderOut) -> LSTMState:
         return self.decoder.initial_state(enc)
@@ -394,6 +387,24 @@ class LSTMModel(Seq2SeqModel[LSTMEncoderOut, LSTMState]):
         return self.log_probs(self.decoder.output_layer(out).squeeze(1)), state
 
 
+class LSTMModel(AttentionLSTMDecoding):
+    """The full model (see the module docstring)."""
+
+    def __init__(self, cfg: LSTMConfig):
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        src_embed, tgt_embed = self.embeddings(cfg)
+        self.encoder = LSTMEncoder(cfg, src_embed)
+        self.decoder = LSTMDecoder(cfg, tgt_embed)
+
+    def encode(self, src: Tensor, src_lens: Tensor | None = None) -> LSTMEncoderOut:
+        if src_lens is None:
+            src_lens = src.ne(self.cfg.pad_id).sum(1)
+        out, h, c = self.encoder(src, src_lens)
+        keys, values = self.decoder.attention.prepare(out)
+        return LSTMEncoderOut(keys=keys, values=values, pad_mask=src.eq(self.cfg.pad_id),
+                              final_h=h, final_c=c)
 
 
 # -- presets ------------------------------------------------------------------------------------
