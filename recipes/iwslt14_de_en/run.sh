@@ -22,24 +22,17 @@ while (($#)); do
   esac
 done
 [[ -f $here/$model.yaml ]] || { echo "run.sh: no recipe $here/$model.yaml" >&2; exit 2; }
-cd "$root"
-bash scripts/setup.sh
-export PATH="$root/${NMT_VENV:-.venv}/bin:$PATH"
+source "$here/../common.sh"
+recipe_env "$root"
 
 data=data-bin/iwslt14_de_en
 save=checkpoints/iwslt14_de_en/$model
 
 echo "== stage 1: prepare and preprocess IWSLT'14 De-En (lowercased, joint BPE, 10k merges) -> $data"
-bash preprocess/iwslt14_de_en.sh --destdir "$data" "${prep[@]}" || {
-  rc=$?
-  echo "run.sh: stage 1 stopped (exit $rc); see the message above and $here/README.md" >&2
-  exit "$rc"
-}
+prepare_stage "$here/README.md" preprocess/iwslt14_de_en.sh --destdir "$data" "${prep[@]}"
 
-echo "== stage 2: train $model -> $save"
-nmt train "$data" --config "$here/$model.yaml" --save-dir "$save" "${extra[@]}"
+train_stage "$data" "$here/$model.yaml" "$save" "${extra[@]}"
 
-source "$here/../evaluate.sh"
 raw=work/iwslt14_de_en  # raw test set: dev2010 + TEDX.dev2012 + tst2010-2012 (6,750 lines)
 # the recipe lowercases (as fairseq's), so the scores are case-insensitive
 translate_and_score "$save/checkpoint_best.safetensors" "$raw/test.de" "$save/test.beam5.en" 5 \

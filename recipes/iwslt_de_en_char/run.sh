@@ -18,24 +18,17 @@ while (($#)); do
   esac
 done
 [[ -f $here/$model.yaml ]] || { echo "run.sh: no recipe $here/$model.yaml" >&2; exit 2; }
-cd "$root"
-bash scripts/setup.sh
-export PATH="$root/${NMT_VENV:-.venv}/bin:$PATH"
+source "$here/../common.sh"
+recipe_env "$root"
 
 data=data-bin/iwslt16_de_en_char
 save=checkpoints/iwslt16_de_en_char/$model
 
 echo "== stage 1: prepare and preprocess IWSLT'16 de-en as characters -> $data"
-bash preprocess/iwslt_de_en_char.sh --destdir "$data" "${prep[@]}" || {
-  rc=$?
-  echo "run.sh: stage 1 stopped (exit $rc); see the message above and $here/README.md" >&2
-  exit "$rc"
-}
+prepare_stage "$here/README.md" preprocess/iwslt_de_en_char.sh --destdir "$data" "${prep[@]}"
 
-echo "== stage 2: train $model -> $save"
-nmt train "$data" --config "$here/$model.yaml" --save-dir "$save" "${extra[@]}"
+train_stage "$data" "$here/$model.yaml" "$save" "${extra[@]}"
 
-source "$here/../evaluate.sh"
 TRANSLATE_ARGS=(--max-len-a 1.5 --max-len-b 20)  # outputs are characters
 raw=work/iwslt16_de_en_char
 translate_and_score "$save/checkpoint_best.safetensors" "$raw/test.de" "$save/tst2014.beam5.en" 5 \

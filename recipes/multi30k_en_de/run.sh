@@ -17,9 +17,8 @@ while (($#)); do
     *) extra+=("$1"); shift ;;
   esac
 done
-cd "$root"
-bash scripts/setup.sh
-export PATH="$root/${NMT_VENV:-.venv}/bin:$PATH"
+source "$here/../common.sh"
+recipe_env "$root"
 
 data=data-bin/multi30k_en_de
 save=checkpoints/multi30k_en_de/$model
@@ -27,10 +26,8 @@ save=checkpoints/multi30k_en_de/$model
 echo "== stage 1: prepare and preprocess Multi30k en-de (joint BPE, 10k merges) -> $data"
 bash preprocess/multi30k.sh --pair en-de --destdir "$data"
 
-echo "== stage 2: train $model -> $save"
-nmt train "$data" --config "$here/$model.yaml" --save-dir "$save" "${extra[@]}"
+train_stage "$data" "$here/$model.yaml" "$save" "${extra[@]}"
 
-source "$here/../evaluate.sh"
 raw=work/multi30k_en_de  # raw test2016 (Flickr), 1,000 sentences
 for beam in 5 1; do
   translate_and_score "$save/checkpoint_best.safetensors" "$raw/test.en" "$save/test2016.beam$beam.de" "$beam" \

@@ -14,9 +14,8 @@ while (($#)); do
   esac
 done
 [[ -f $here/$model.yaml ]] || { echo "run.sh: no recipe $here/$model.yaml" >&2; exit 2; }
-cd "$root"
-bash scripts/setup.sh
-export PATH="$root/${NMT_VENV:-.venv}/bin:$PATH"
+source "$here/../common.sh"
+recipe_env "$root"
 
 data=data-bin/multi30k_en_de_char
 save=checkpoints/multi30k_en_de_char/$model
@@ -24,10 +23,8 @@ save=checkpoints/multi30k_en_de_char/$model
 echo "== stage 1: prepare and preprocess Multi30k en-de as characters -> $data"
 bash preprocess/multi30k.sh --pair en-de --destdir "$data" --bpe char
 
-echo "== stage 2: train $model -> $save"
-nmt train "$data" --config "$here/$model.yaml" --save-dir "$save" "${extra[@]}"
+train_stage "$data" "$here/$model.yaml" "$save" "${extra[@]}"
 
-source "$here/../evaluate.sh"
 TRANSLATE_ARGS=(--max-len-a 1.5 --max-len-b 20)  # outputs are characters: allow long ones
 raw=work/multi30k_en_de
 translate_and_score "$save/checkpoint_best.safetensors" "$raw/test.en" "$save/test2016.beam5.de" 5 \

@@ -17,9 +17,8 @@ while (($#)); do
     *) extra+=("$1"); shift ;;
   esac
 done
-cd "$root"
-bash scripts/setup.sh
-export PATH="$root/${NMT_VENV:-.venv}/bin:$PATH"
+source "$here/../common.sh"
+recipe_env "$root"
 name=$task; [[ $task == delay ]] && name=delay$delay
 raw=work/synthetic/$name data=data-bin/synthetic_$name save=checkpoints/synthetic/$name/$arch
 
@@ -30,8 +29,8 @@ echo "== stage 1: generate and preprocess the $name task -> $data"
   --max-len 2000 --max-len-ratio 1000 --padding-factor 1
 
 echo "== stage 2: train $arch for $minutes minutes -> $save"
-nmt train "$data" --arch "$arch" --save-dir "$save" --optimizer adam --lr 0.002 --clip-norm 1 \
-  --lr-scheduler fixed --label-smoothing 0 --max-tokens 8000 --stop-time-minutes "$minutes" "${extra[@]}"
+nmt train "$data" --config "$here/train.yaml" --arch "$arch" --save-dir "$save" \
+  --stop-time-minutes "$minutes" "${extra[@]}"
 
 echo "== stage 3: translate the test set greedily and measure accuracy"
 ckpt=$save/checkpoint_best.safetensors

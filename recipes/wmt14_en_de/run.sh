@@ -23,24 +23,17 @@ while (($#)); do
   esac
 done
 [[ -f $here/$model.yaml ]] || { echo "run.sh: no recipe $here/$model.yaml" >&2; exit 2; }
-cd "$root"
-bash scripts/setup.sh
-export PATH="$root/${NMT_VENV:-.venv}/bin:$PATH"
+source "$here/../common.sh"
+recipe_env "$root"
 
 data=data-bin/wmt14_en_de
 save=checkpoints/wmt14_en_de/$model
 
 echo "== stage 1: prepare and preprocess WMT'14 En-De (Moses -a, joint BPE, 40k merges) -> $data"
-bash preprocess/wmt14_en_de.sh --destdir "$data" "${prep[@]}" || {
-  rc=$?
-  echo "run.sh: stage 1 stopped (exit $rc); see the message above and $here/README.md" >&2
-  exit "$rc"
-}
+prepare_stage "$here/README.md" preprocess/wmt14_en_de.sh --destdir "$data" "${prep[@]}"
 
-echo "== stage 2: train $model -> $save"
-nmt train "$data" --config "$here/$model.yaml" --save-dir "$save" "${extra[@]}"
+train_stage "$data" "$here/$model.yaml" "$save" "${extra[@]}"
 
-source "$here/../evaluate.sh"
 raw=work/wmt14_en_de  # newstest2014, the full 3,003-sentence version (= sacrebleu -t wmt14/full)
 translate_and_score "$save/checkpoint_best.safetensors" "$raw/test.en" "$save/newstest2014.beam5.de" 5 \
   --ref "$raw/test.de" --tokenized-bleu de

@@ -23,9 +23,8 @@ while (($#)); do
   esac
 done
 [[ -f $here/$model.yaml ]] || { echo "run.sh: no recipe $here/$model.yaml" >&2; exit 2; }
-cd "$root"
-bash scripts/setup.sh
-export PATH="$root/${NMT_VENV:-.venv}/bin:$PATH"
+source "$here/../common.sh"
+recipe_env "$root"
 
 data=data-bin/wmt14_en_fr
 save=checkpoints/wmt14_en_fr/$model
@@ -33,16 +32,10 @@ save=checkpoints/wmt14_en_fr/$model
 # --max-len 175: the paper's own En-Fr cleaning (175 words, ratio 1.5); the script's default is
 # fairseq's 250.
 echo "== stage 1: prepare and preprocess WMT'14 En-Fr (Moses -a, joint BPE, 40k merges, <= 175 words) -> $data"
-bash preprocess/wmt14_en_fr.sh --destdir "$data" "${prep[@]}" --max-len 175 || {
-  rc=$?
-  echo "run.sh: stage 1 stopped (exit $rc); see the message above and $here/README.md" >&2
-  exit "$rc"
-}
+prepare_stage "$here/README.md" preprocess/wmt14_en_fr.sh --destdir "$data" "${prep[@]}" --max-len 175
 
-echo "== stage 2: train $model -> $save"
-nmt train "$data" --config "$here/$model.yaml" --save-dir "$save" "${extra[@]}"
+train_stage "$data" "$here/$model.yaml" "$save" "${extra[@]}"
 
-source "$here/../evaluate.sh"
 raw=work/wmt14_en_fr  # newstest2014, the full 3,003-sentence version (= sacrebleu -t wmt14/full)
 translate_and_score "$save/checkpoint_best.safetensors" "$raw/test.en" "$save/newstest2014.beam5.fr" 5 \
   --ref "$raw/test.fr" --tokenized-bleu fr

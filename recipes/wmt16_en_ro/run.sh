@@ -59,12 +59,10 @@ MSG
   exit 3
 fi
 
-cd "$root"
-bash scripts/setup.sh
-export PATH="$root/${NMT_VENV:-.venv}/bin:$PATH"
+source "$here/../common.sh"
+recipe_env "$root"
 
-echo "== stage 2: train $model -> $save"
-nmt train "$data" --config "$here/$model.yaml" --save-dir "$save" "${extra[@]}"
+train_stage "$data" "$here/$model.yaml" "$save" "${extra[@]}"
 
 echo "== stage 3-4: translate newstest2016 and score it (sacreBLEU is the paper's detokenized BLEU here):"
 echo "   nmt translate --checkpoint $save/checkpoint_best.safetensors --input newstest2016.en --output hyp.ro"

@@ -1,10 +1,40 @@
-# Sourced by recipes/*/run.sh: the translate and score stages, shared by every recipe.
+# Sourced by recipes/*/run.sh: the stages every recipe shares.
+#
+# recipe_env ROOT
+#   from the repository root, sets up .venv (scripts/setup.sh) and puts its nmt on PATH.
+# prepare_stage README COMMAND...
+#   runs a preparation script; if it stops (e.g. exit 3: files missing), says so and exits with it.
+# train_stage DATA YAML SAVE [nmt train args ...]
+#   trains (or resumes) the recipe YAML on DATA into SAVE.
 #
 # translate_and_score CKPT SRC HYP BEAM [nmt score args ...]
 #   translates SRC (raw text) with CKPT into HYP (detokenized) unless HYP is newer than CKPT,
 #   then scores it with `nmt score --hyp HYP ARGS...` and keeps the result in HYP.score.
 #   Extra `nmt translate` options can come in the array TRANSLATE_ARGS (e.g. --max-len-a 1.3).
 TRANSLATE_ARGS=("${TRANSLATE_ARGS[@]}")
+
+recipe_env() {
+  cd "$1"
+  bash scripts/setup.sh
+  export PATH="$1/${NMT_VENV:-.venv}/bin:$PATH"
+}
+
+prepare_stage() {
+  local readme=$1 rc=0
+  shift
+  bash "$@" || rc=$?
+  if ((rc)); then
+    echo "run.sh: stage 1 stopped (exit $rc); see the message above and $readme" >&2
+    exit "$rc"
+  fi
+}
+
+train_stage() {
+  local data=$1 yaml=$2 save=$3
+  shift 3
+  echo "== stage 2: train $(basename "$yaml" .yaml) -> $save"
+  nmt train "$data" --config "$yaml" --save-dir "$save" "$@"
+}
 
 translate_and_score() {
   local ckpt=$1 src=$2 hyp=$3 beam=$4
