@@ -2,7 +2,9 @@
 
 ``nmt bench data DATA_DIR`` measures batching + collation; ``nmt bench train DATA_DIR --arch A``
 training throughput (same config options as ``nmt train``); ``nmt bench translate --checkpoint C
---input FILE`` translation throughput (same options as ``nmt translate``).
+--input FILE`` translation throughput (same options as ``nmt translate``); ``nmt bench forget-mult``
+the QRNN recurrence's implementations against each other; ``nmt bench qrnn`` a QRNN layer against an
+LSTM layer over sequence lengths x batch sizes (the QRNN paper's Figure 4).
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from nmt import benchmark
+import torch
+
+from nmt import benchmark, benchmark_qrnn
 from nmt.cli import train as train_cli
 from nmt.cli import translate as translate_cli
 from nmt.data.text import read_lines
@@ -36,6 +40,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     tr = sub.add_parser("translate", help="translation sentences/s and tokens/s (same options as nmt translate)")
     translate_cli.add_arguments(tr)
     tr.add_argument("--repeats", type=int, default=3, help="timed passes over the input; the median is reported")
+    fm = sub.add_parser("forget-mult", help="QRNN recurrence: reference loop vs fast paths, forward + backward")
+    fm.add_argument("--time", type=int, default=300, help="sequence length T")
+    fm.add_argument("--batch", type=int, default=64)
+    fm.add_argument("--hidden", type=int, default=320)
+    fm.add_argument("--dtype", choices=("fp32", "fp64"), default="fp32")
+    fm.add_argument("--repeats", type=int, default=10, help="interleaved rounds; medians are reported")
+    fm.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    q = sub.add_parser("qrnn", help="a QRNN layer vs an LSTM layer, forward + backward, over T x B")
+    q.add_argument("--lengths", type=int, nargs="+", default=[32, 64, 128, 256, 512])
+    q.add_argument("--batches", type=int, nargs="+", default=[8, 16, 32, 64, 128])
+    q.add_argument("--hidden", type=int, default=320)
+    q.add_argument("--kernel", type=int, default=2, help="QRNN convolution width")
+    q.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    q.add_argument("--repeats", type=int, default=5, help="interleaved rounds; medians are reported")
+    q.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    q.add_argument("--markdown", action="store_true", help="print the speed-up table instead of JSON")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,5 +70,19 @@ def run(args: argparse.Namespace) -> int:
         lines = list(read_lines(args.input))
         result = benchmark.bench_translate(translate_cli._translator(args), lines, args.repeats)
         result["quantize"] = args.quantize
+    elif args.what in ("forget-mult", "qrnn"):
+        if args.threads is not None:
+            if args.threads < 1:
+                raise NmtError(f"--threads must be >= 1, got {args.threads}")
+            torch.set_num_threads(args.threads)
+        if args.what == "forget-mult":
+            dtype = torch.float64 if args.dtype == "fp64" else torch.float32
+            result = benchmark_qrnn.bench_forget_mult(args.time, args.batch, args.hidden, args.repeats, dtype)
+        else:
+            result = benchmark_qrnn.bench_qrnn_layer(args.lengths, args.batches, args.hidden, args.kernel,
+                                                     args.repeats, args.precision)
+            if args.markdown:
+                print(benchmark_qrnn.figure4_table(result))
+                return 0
     print(json.dumps(result))
     return 0

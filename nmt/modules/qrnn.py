@@ -119,9 +119,23 @@ class QRNNLayer(nn.Module):
         pre = self.conv(full.reshape(full.size(0), -1))  # (B, G·H)
         if gate_bias is not None:
             pre = pre + gate_bias
-        z, f, o, i = self.gates(pre)
-        c = f * c + ((1 - f) if i is None else i) * z
-        return c, o, full[:, 1:]
+        if self.training or self.pooling == "ifo":
+            z, f, o, i = self.gates(pre)
+            c = f * c + ((1 - f) if i is None else i) * z
+            return c, o, full[:, 1:]
+        return (*self._eval_pool(pre, c), full[:, 1:])
+
+    def _eval_pool(self, pre: Tensor, c: Tensor) -> tuple[Tensor, Tensor | None]:
+        """f/fo-pooling of one step in evaluation, in few ops (decoding is bound by op count):
+        pre (B, G·H), c (B, H) -> c_t = lerp(z_t, c, f_t) = f_t c + (1 − f_t) z_t, o_t or None;
+        the forget gate with zoneout's expectation f = 1 − (1 − σ)(1 − p), as :meth:`gates`."""
+        H = self.hidden_size
+        z = torch.tanh(pre[:, :H])
+        gates = torch.sigmoid(pre[:, H:])  # (B, (G − 1)·H): [F | O]
+        f = gates[:, :H]
+        if self.zoneout > 0:
+            f = f.mul(1.0 - self.zoneout).add_(self.zoneout)
+        return torch.lerp(z, c, f), (gates[:, H:] if self.num_gates > 2 else None)
 
     def step(self, x: Tensor, window: Tensor, c: Tensor, gate_bias: Tensor | None = None
              ) -> tuple[Tensor, Tensor, Tensor]:

@@ -345,7 +345,7 @@ class Trainer:
 
     def _log_train(self, window: _Window, bar) -> None:
         record = {"event": "train", "epoch": self.progress.epoch, "update": self.progress.update,
-                  "lr": self.schedule.lr, **window.summary()}
+                  "lr": self.schedule.lr, **window.summary(), "train_seconds": round(self._tick(), 1)}
         bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{record['lr']:.3g}", tok_s=f"{record['tokens_per_s']:.0f}")
         self.log(json.dumps(record))
         self._scalars("train", record)
@@ -363,7 +363,8 @@ class Trainer:
             p.epochs_without_best += 1
         lr = self.schedule.step_epoch(metrics["valid_loss"])
         self.log(json.dumps({"event": "valid", "epoch": p.epoch, "update": p.update, **metrics,
-                             "best": abs(p.best_loss), "next_lr": lr}))
+                             "best": abs(p.best_loss), "next_lr": lr,
+                             "train_seconds": round(self._tick(), 1)}))
         self._scalars("valid", {**metrics, "lr": lr})
         done_epoch = p.epoch
         p.epoch, p.batch_in_epoch = p.epoch + 1, 0
@@ -378,7 +379,7 @@ class Trainer:
         if self.tensorboard is None:
             return
         for key, value in record.items():
-            if isinstance(value, (int, float)) and key not in ("epoch", "update"):
+            if isinstance(value, (int, float)) and key not in ("epoch", "update", "train_seconds"):
                 self.tensorboard.add_scalar(f"{group}/{key}", value, self.progress.update)
         self.tensorboard.flush()
 

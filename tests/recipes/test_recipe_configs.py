@@ -1,5 +1,5 @@
 """Every recipe loads: each recipes/*/*.yaml resolves the way `nmt train --config` resolves it,
-its preset gives a valid model config, and each run.sh is valid bash.
+its preset gives a valid model config, and each recipe script is valid bash.
 
 Nothing here trains or touches data: the whole file runs in a few seconds.
 """
@@ -20,7 +20,7 @@ from nmt.config import load_yaml
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "recipes"
 YAMLS = sorted(RECIPES.glob("*/*.yaml"))
-RUN_SCRIPTS = sorted(RECIPES.glob("*/run.sh"))
+RUN_SCRIPTS = sorted(RECIPES.glob("*/*.sh"))
 RECIPE_DIRS = sorted(p for p in RECIPES.iterdir() if p.is_dir())
 
 

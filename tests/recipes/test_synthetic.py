@@ -49,3 +49,23 @@ def test_accuracy():
     acc = load("accuracy").accuracy(["a b c", "a b d", ""], ["a b c", "a b c", "x"])
     assert acc["sequence_accuracy"] == 1 / 3
     assert acc["token_accuracy"] == 5 / 7
+
+
+def test_study_table_reads_progress_time_to_near_zero_loss_and_accuracy(tmp_path, capsys):
+    import json
+
+    table = load("study_table")
+    run = tmp_path / "delay500" / "tcn_small"
+    run.mkdir(parents=True)
+    events = [{"event": "train", "update": 10 * i, "nll": nll, "train_seconds": 30.0 * i}
+              for i, nll in enumerate([2.0, 0.5, 0.008, 0.02, 0.004], start=1)]
+    (run / "train.log.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    (run / "test.accuracy.json").write_text(json.dumps({"sequence_accuracy": 0.99, "token_accuracy": 0.998}))
+    assert table.row(run, 0.01) == ("tcn_small", "500", "50", "2.5", "1.5", "0.0040", "0.990", "0.998")
+    assert table.row(run, 0.001)[4] == "not reached"
+    missing = tmp_path / "delay100" / "lstm_small"  # a run that failed before training
+    missing.mkdir(parents=True)
+    table.main([str(run), str(missing)])
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("| preset | delay T |") and "nll < 0.01" in out[0]
+    assert out[3] == "| lstm_small | 100 | - | - | not reached | - | - | - |"

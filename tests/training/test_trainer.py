@@ -67,8 +67,13 @@ def test_overfits_and_writes_checkpoints(data_dir, tmp_path):
     cfg = tiny_cfg(max_epoch=60, optim={"name": "adam", "lr": 0.01, "clip_norm": 1.0},
                    schedule={"name": "fixed"}, label_smoothing=0.0, model={"dropout": 0.0}, keep_last=2,
                    valid_split="train", valid_bleu=True, best_metric="bleu")  # the fit on the training data
-    trainer = Trainer(cfg, data_dir, tmp_path, log=lambda *_: None)
+    lines: list[str] = []
+    trainer = Trainer(cfg, data_dir, tmp_path, log=lines.append)
     metrics = trainer.train()
+    valids = [json.loads(line) for line in lines if '"event": "valid"' in line]
+    assert len(valids) == 60
+    seconds = [v["train_seconds"] for v in valids]  # the wall clock each epoch ended at
+    assert seconds == sorted(seconds) and seconds[-1] > 0
     assert metrics["valid_nll"] < 0.05  # near-zero loss on what it trained on
     assert metrics["valid_bleu"] > 95  # and greedy search reproduces it
     names = sorted(p.name for p in tmp_path.glob("checkpoint*"))
@@ -98,6 +103,7 @@ def test_cli_train_logs_json_and_rejects_bad_config(data_dir, tmp_path, capsys):
     assert code == 0
     events = [json.loads(line) for line in (save / "train.log.jsonl").read_text().splitlines()]
     assert [e["update"] for e in events if e["event"] == "train"] == [1, 2, 3]
+    assert all(e["train_seconds"] >= 0 for e in events if e["event"] == "train")
     assert events[-1]["event"] == "done"
     capsys.readouterr()
     assert main(["train", str(data_dir), "--arch", "convs2s_smal", "--save-dir", str(save)]) == 1

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Every model family on Multi30k en-de under one budget: train each recipe YAML of this folder for
+# the same minutes, translate test2016 with beam 5, score it, time translation, print one table.
+# Usage: NMT_DATA=../shared/data bash recipes/multi30k_en_de/compare.sh
+#          [--models "convs2s lstm qrnn tcn dilated_rnn"] [--minutes 15] [--jobs 2]
+#   --jobs   trainings run side by side, each on (cores / jobs) threads; with jobs = cores every
+#            run has one core to itself, which is steadier than sharing all cores run after run.
+# Translation is timed afterwards, one model at a time, on all cores. The table goes to stdout and
+# to checkpoints/multi30k_en_de/compare/results.md. Re-running skips finished stages.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+models="convs2s lstm qrnn tcn dilated_rnn" minutes=15 jobs=2
+while (($#)); do
+  case $1 in
+    --models) models=$2; shift 2 ;;
+    --minutes) minutes=$2; shift 2 ;;
+    --jobs) jobs=$2; shift 2 ;;
+    *) echo "compare.sh: unknown option $1 (see the usage at the top of the script)" >&2; exit 2 ;;
+  esac
+done
+source "$here/../common.sh"
+recipe_env "$root"
+
+data=data-bin/multi30k_en_de
+out=checkpoints/multi30k_en_de/compare
+raw=work/multi30k_en_de
+threads=$(( $(nproc) / jobs )); ((threads >= 1)) || threads=1
+mkdir -p "$out"
+
+echo "== stage 1: prepare and preprocess Multi30k en-de -> $data"
+bash preprocess/multi30k.sh --pair en-de --destdir "$data"
+
+echo "== stage 2: train [$models] for $minutes minutes each, $jobs at a time on $threads thread(s)"
+for model in $models; do
+  while (($(jobs -rp | wc -l) >= jobs)); do wait -n || true; done
+  OMP_WAIT_POLICY=PASSIVE nmt train "$data" --config "$here/$model.yaml" --save-dir "$out/$model" \
+    --stop-time-minutes "$minutes" --threads "$threads" > "$out/$model.train.out" 2>&1 &
+done
+wait || true  # a failed run shows up as a gap in the table
+for model in $models; do tail -n 1 "$out/$model.train.out"; done
+
+echo "== stage 3: translate, score and time each model"
+for model in $models; do
+  ckpt=$out/$model/checkpoint_best.safetensors
+  translate_and_score "$ckpt" "$raw/test.en" "$out/$model/test2016.beam5.de" 5 --ref "$raw/test.de"
+  for beam in 5 1; do
+    json=$out/$model/bench_translate.beam$beam.json
+    [[ -s $json && $json -nt $ckpt ]] && continue
+    nmt bench translate --checkpoint "$ckpt" --input "$raw/test.en" --beam "$beam" --batch-size 128 \
+      --repeats 3 > "$json.tmp"
+    mv "$json.tmp" "$json"
+  done
+done
+
+echo "== stage 4: the table"
+python "$here/compare_table.py" $(for model in $models; do echo "$out/$model"; done) | tee "$out/results.md"

@@ -1,0 +1,74 @@
+"""The family comparison table of `compare.sh`, from what each run left in its save directory.
+
+    python recipes/multi30k_en_de/compare_table.py checkpoints/multi30k_en_de/compare/{convs2s,lstm}
+
+For every directory: the preset (config.yaml) and parameter count (checkpoint_best), the training
+progress and speed (median of the logged target tokens/s), the best validation loss, the sacreBLEU
+score of the beam-5 translation of test2016 (``test2016.beam5.de.score``) and the translation
+speed (``bench_translate.json``, written by ``nmt bench translate``). Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+from pathlib import Path
+
+import yaml
+
+from nmt.training.checkpoint import load_checkpoint
+
+COLUMNS = ("model", "preset", "params", "epochs", "updates", "train tok/s", "best valid loss",
+           "BLEU (beam 5)", "beam 5 sent/s", "greedy sent/s")
+
+
+def log_events(run: Path) -> list[dict]:
+    lines = (run / "train.log.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def bleu(run: Path) -> str:
+    score = run / "test2016.beam5.de.score"
+    if not score.exists():
+        return "-"
+    match = re.search(r"= ([0-9.]+) ", score.read_text(encoding="utf-8"))
+    return match.group(1) if match else "-"
+
+
+def bench(run: Path, beam: int) -> str:
+    path = run / f"bench_translate.beam{beam}.json"
+    if not path.exists():
+        return "-"
+    return f"{json.loads(path.read_text(encoding='utf-8'))['sentences_per_s']:.1f}"
+
+
+def row(run: Path) -> tuple[str, ...]:
+    events = log_events(run)
+    config = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
+    speeds = [e["tokens_per_s"] for e in events if e["event"] == "train"]
+    valids = [e for e in events if e["event"] == "valid"]
+    ckpt = run / "checkpoint_best.safetensors"
+    params = sum(t.numel() for t in load_checkpoint(ckpt, with_optimizer=False).model.values())
+    return (
+        run.name, config.get("arch", "-"), f"{params / 1e6:.1f} M",
+        str(valids[-1]["epoch"]) if valids else "0", str(valids[-1]["update"]) if valids else "0",
+        f"{statistics.median(speeds):,.0f}" if speeds else "-",
+        f"{min(v['valid_loss'] for v in valids):.3f}" if valids else "-",
+        bleu(run), bench(run, 5), bench(run, 1),
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("runs", nargs="+", type=Path, help="save directories of the compared runs")
+    args = p.parse_args(argv)
+    print("| " + " | ".join(COLUMNS) + " |")
+    print("|" + "---|" * len(COLUMNS))
+    for run in args.runs:
+        print("| " + " | ".join(row(run)) + " |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""`nmt bench forget-mult` and `nmt bench qrnn` on tiny shapes: they run, report every variant and
+compute their ratios from their own timings (the figures themselves come from real runs)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nmt import benchmark_qrnn
+from nmt.cli.main import main
+from nmt.modules.forget_mult import cpu_kernel
+
+
+def test_forget_mult_bench_reports_every_implementation(capsys):
+    assert main(["bench", "forget-mult", "--time", "12", "--batch", "3", "--hidden", "8",
+                 "--repeats", "2", "--threads", "1"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    impls = {"reference", "torch"} | ({"cpu"} if cpu_kernel() is not None else set())
+    assert set(result["ms"]) == impls and result["shape_btH"] == [3, 12, 8]
+    for name, ms in result["ms"].items():
+        assert ms > 0
+        assert result["speedup_vs_reference"][name] == round(result["ms"]["reference"] / ms, 2)
+    assert result["stream_gbps"] > 0
+
+
+def test_qrnn_layer_bench_covers_the_grid_and_prints_a_table(capsys):
+    args = ["bench", "qrnn", "--lengths", "4", "9", "--batches", "2", "3", "--hidden", "8",
+            "--repeats", "1", "--threads", "1"]
+    assert main(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [(r["T"], r["B"]) for r in result["rows"]] == [(4, 2), (4, 3), (9, 2), (9, 3)]
+    for r in result["rows"]:
+        assert r["speedup"] == round(r["lstm_ms"] / r["qrnn_ms"], 2)
+    assert main(args + ["--markdown"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "| T \\ B | 2 | 3 |" and lines[2].startswith("| 4 | ") and len(lines) == 4
+
+
+def test_figure4_table_layout():
+    rows = [{"T": t, "B": b, "speedup": s} for t, b, s in [(8, 1, 1.5), (8, 2, 2.0), (16, 1, 3.25), (16, 2, 4.0)]]
+    assert benchmark_qrnn.figure4_table({"rows": rows}).splitlines() == [
+        "| T \\ B | 1 | 2 |", "|---|---|---|", "| 8 | 1.50x | 2.00x |", "| 16 | 3.25x | 4.00x |"]
+
+
+@pytest.mark.parametrize("threads", ["0", "-2"])
+def test_bad_thread_count_is_a_one_line_error(threads, capsys):
+    assert main(["bench", "forget-mult", "--threads", threads]) == 1
+    assert "--threads must be >= 1" in capsys.readouterr().err
