@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-COLUMNS = ("preset", "delay T", "updates", "train minutes", f"minutes to nll < {{threshold}}",
+COLUMNS = ("preset", "delay T", "updates", "train minutes", "minutes to nll < {threshold}",
            "last train nll", "sequence accuracy", "token accuracy")
 
 
