@@ -31,15 +31,19 @@ def test_qrnn_layer_bench_covers_the_grid_and_prints_a_table(capsys):
     result = json.loads(capsys.readouterr().out)
     assert [(r["T"], r["B"]) for r in result["rows"]] == [(4, 2), (4, 3), (9, 2), (9, 3)]
     for r in result["rows"]:
-        assert r["speedup"] == round(r["lstm_ms"] / r["qrnn_ms"], 2)
+        for mode in ("inference", "training"):
+            assert r[mode]["speedup"] == round(r[mode]["lstm_ms"] / r[mode]["qrnn_ms"], 2)
     assert main(args + ["--markdown"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "| T \\ B | 2 | 3 |" and lines[2].startswith("| 4 | ") and len(lines) == 4
+    lines = [line for line in capsys.readouterr().out.splitlines() if line]
+    assert lines[0].startswith("QRNN layer speed-up over the LSTM layer, inference")
+    assert lines[1] == "| T \\ B | 2 | 3 |" and lines[3].startswith("| 4 | ")
+    assert lines[5].startswith("QRNN layer speed-up over the LSTM layer, training") and len(lines) == 10
 
 
 def test_figure4_table_layout():
-    rows = [{"T": t, "B": b, "speedup": s} for t, b, s in [(8, 1, 1.5), (8, 2, 2.0), (16, 1, 3.25), (16, 2, 4.0)]]
-    assert benchmark_qrnn.figure4_table({"rows": rows}).splitlines() == [
+    rows = [{"T": t, "B": b, "training": {"speedup": s}}
+            for t, b, s in [(8, 1, 1.5), (8, 2, 2.0), (16, 1, 3.25), (16, 2, 4.0)]]
+    assert benchmark_qrnn.figure4_table({"rows": rows}, "training").splitlines() == [
         "| T \\ B | 1 | 2 |", "|---|---|---|", "| 8 | 1.50x | 2.00x |", "| 16 | 3.25x | 4.00x |"]
 
 

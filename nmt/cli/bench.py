@@ -4,7 +4,7 @@
 training throughput (same config options as ``nmt train``); ``nmt bench translate --checkpoint C
 --input FILE`` translation throughput (same options as ``nmt translate``); ``nmt bench forget-mult``
 the QRNN recurrence's implementations against each other; ``nmt bench qrnn`` a QRNN layer against an
-LSTM layer over sequence lengths x batch sizes (the QRNN paper's Figure 4).
+LSTM layer over sequence lengths x batch sizes, inference and training (the QRNN paper's Figure 4).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     fm.add_argument("--dtype", choices=("fp32", "fp64"), default="fp32")
     fm.add_argument("--repeats", type=int, default=10, help="interleaved rounds; medians are reported")
     fm.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
-    q = sub.add_parser("qrnn", help="a QRNN layer vs an LSTM layer, forward + backward, over T x B")
+    q = sub.add_parser("qrnn", help="a QRNN layer vs an LSTM layer, inference and training, over T x B")
     q.add_argument("--lengths", type=int, nargs="+", default=[32, 64, 128, 256, 512])
     q.add_argument("--batches", type=int, nargs="+", default=[8, 16, 32, 64, 128])
     q.add_argument("--hidden", type=int, default=320)
@@ -55,7 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     q.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     q.add_argument("--repeats", type=int, default=5, help="interleaved rounds; medians are reported")
     q.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
-    q.add_argument("--markdown", action="store_true", help="print the speed-up table instead of JSON")
+    q.add_argument("--markdown", action="store_true", help="print the speed-up tables instead of JSON")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,7 +82,10 @@ def run(args: argparse.Namespace) -> int:
             result = benchmark_qrnn.bench_qrnn_layer(args.lengths, args.batches, args.hidden, args.kernel,
                                                      args.repeats, args.precision)
             if args.markdown:
-                print(benchmark_qrnn.figure4_table(result))
+                for mode in ("inference", "training"):
+                    print(f"QRNN layer speed-up over the LSTM layer, {mode}, {args.precision}, "
+                          f"hidden {args.hidden}, {torch.get_num_threads()} thread(s)\n")
+                    print(benchmark_qrnn.figure4_table(result, mode) + "\n")
                 return 0
     print(json.dumps(result))
     return 0
