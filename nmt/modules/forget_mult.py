@@ -193,30 +193,53 @@ class _ForgetMultTorch(torch.autograd.Function):
 _CPP_SOURCE = r"""
 // forget-mult on (B, T, H) with unit stride over H; f, x with element strides (sb, st) over (b, t).
 // complement: c_t = f c + (1 - f) x, else c_t = f c + x; mask[b*T+t] == 0 keeps c_t = c_{t-1}.
+// Each row is computed in a small buffer that stays in L1 and then streamed out: the outputs are
+// written once and read only by the other pass, so streaming (non-temporal) stores that skip the
+// read-for-ownership of a normal store save a third of every written stream's memory traffic.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <thread>
 #include <vector>
+#if defined(__AVX512F__) || defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 // Software prefetch of the row `ahead` steps away: the hardware prefetchers follow the descending
 // streams of the backward pass poorly (measured: the backward runs ~2x faster with it).
 constexpr int64_t kAhead = 2;
 template <typename S>
-static inline void prefetch_row(const S* p, int64_t H, bool write) {
+static inline void prefetch_row(const S* p, int64_t H) {
   constexpr int64_t line = 64 / sizeof(S);
-  for (int64_t h = 0; h < H; h += line) {
-    if (write) __builtin_prefetch(p + h, 1, 3); else __builtin_prefetch(p + h, 0, 3);
-  }
+  for (int64_t h = 0; h < H; h += line) __builtin_prefetch(p + h, 0, 3);
 }
 
 template <typename S>
-static inline void fwd_row(const S* __restrict f, const S* __restrict x, const S* __restrict prev,
-                           S* __restrict c, int64_t H, int complement) {
+static inline void store_row(S* __restrict dst, const S* __restrict src, int64_t H) {
+  std::memcpy(dst, src, sizeof(S) * H);
+}
+#if defined(__AVX512F__)
+template <>
+inline void store_row<float>(float* __restrict dst, const float* __restrict src, int64_t H) {
+  int64_t h = 0;
+  for (; h < H && reinterpret_cast<uintptr_t>(dst + h) % 64 != 0; ++h) dst[h] = src[h];
+  for (; h + 16 <= H; h += 16) _mm512_stream_ps(dst + h, _mm512_loadu_ps(src + h));
+  for (; h < H; ++h) dst[h] = src[h];
+}
+#endif
+static inline void store_fence() {
+#if defined(__AVX512F__) || defined(__AVX__)
+  _mm_sfence();
+#endif
+}
+
+template <typename S>
+static inline void fwd_row(const S* __restrict f, const S* __restrict x, S* __restrict c,
+                           int64_t H, int complement) {
   if (complement) {
-    for (int64_t h = 0; h < H; ++h) c[h] = f[h] * prev[h] + (S(1) - f[h]) * x[h];
+    for (int64_t h = 0; h < H; ++h) c[h] = f[h] * c[h] + (S(1) - f[h]) * x[h];
   } else {
-    for (int64_t h = 0; h < H; ++h) c[h] = f[h] * prev[h] + x[h];
+    for (int64_t h = 0; h < H; ++h) c[h] = f[h] * c[h] + x[h];
   }
 }
 
@@ -245,24 +268,22 @@ template <typename S>
 static void fwd_rows(const S* f, const S* x, const S* c0, const uint8_t* mask, S* c, int64_t b0,
                      int64_t b1, int64_t T, int64_t H, int64_t fsb, int64_t fst, int64_t xsb,
                      int64_t xst, int complement) {
-  std::vector<S> zeros(H, S(0));
+  std::vector<S> state(H);  // c_{t-1}, then c_t
   for (int64_t b = b0; b < b1; ++b) {
-    const S* prev = c0 ? c0 + b * H : zeros.data();
+    if (c0) std::memcpy(state.data(), c0 + b * H, sizeof(S) * H);
+    else std::fill(state.begin(), state.end(), S(0));
     for (int64_t t = 0; t < T; ++t) {
-      S* ct = c + (b * T + t) * H;
       if (t + kAhead < T) {
-        prefetch_row(f + b * fsb + (t + kAhead) * fst, H, false);
-        prefetch_row(x + b * xsb + (t + kAhead) * xst, H, false);
-        prefetch_row(ct + kAhead * H, H, true);
+        prefetch_row(f + b * fsb + (t + kAhead) * fst, H);
+        prefetch_row(x + b * xsb + (t + kAhead) * xst, H);
       }
-      if (mask && !mask[b * T + t]) {
-        std::memcpy(ct, prev, sizeof(S) * H);
-      } else {
-        fwd_row(f + b * fsb + t * fst, x + b * xsb + t * xst, prev, ct, H, complement);
+      if (!mask || mask[b * T + t]) {
+        fwd_row(f + b * fsb + t * fst, x + b * xsb + t * xst, state.data(), H, complement);
       }
-      prev = ct;
+      store_row(c + (b * T + t) * H, state.data(), H);
     }
   }
+  store_fence();
 }
 
 template <typename S>
@@ -270,32 +291,34 @@ static void bwd_rows(const S* grad, const S* f, const S* x, const S* c, const S*
                      const uint8_t* mask, S* gf, S* gx, S* gc0, int64_t b0, int64_t b1, int64_t T,
                      int64_t H, int64_t fsb, int64_t fst, int64_t xsb, int64_t xst,
                      int complement) {
-  std::vector<S> carry(H), zeros(H, S(0));  // carry: f_{t+1} * g_{t+1}
+  // carry: f_{t+1} * g_{t+1}; row_f, row_x: this step's gradients before they are streamed out
+  std::vector<S> carry(H), zeros(H, S(0)), row_f(H), row_x(H);
   for (int64_t b = b0; b < b1; ++b) {
     std::fill(carry.begin(), carry.end(), S(0));
     for (int64_t t = T - 1; t >= 0; --t) {
       const int64_t row = (b * T + t) * H;
       if (t - kAhead > 0) {
         const int64_t ahead = row - kAhead * H, ta = t - kAhead;
-        prefetch_row(grad + ahead, H, false);
-        prefetch_row(f + b * fsb + ta * fst, H, false);
-        prefetch_row(x + b * xsb + ta * xst, H, false);
-        prefetch_row(c + ahead - H, H, false);
-        prefetch_row(gf + ahead, H, true);
-        prefetch_row(gx + ahead, H, true);
+        prefetch_row(grad + ahead, H);
+        prefetch_row(f + b * fsb + ta * fst, H);
+        prefetch_row(x + b * xsb + ta * xst, H);
+        prefetch_row(c + ahead - H, H);
       }
       if (mask && !mask[b * T + t]) {  // c_t = c_{t-1}: the gradient passes through unchanged
         for (int64_t h = 0; h < H; ++h) carry[h] += grad[row + h];
-        std::memset(gf + row, 0, sizeof(S) * H);
-        std::memset(gx + row, 0, sizeof(S) * H);
+        store_row(gf + row, zeros.data(), H);
+        store_row(gx + row, zeros.data(), H);
         continue;
       }
       const S* prev = t > 0 ? c + row - H : (c0 ? c0 + b * H : zeros.data());
-      bwd_row(grad + row, f + b * fsb + t * fst, x + b * xsb + t * xst, prev, gf + row, gx + row,
-              carry.data(), H, complement);
+      bwd_row(grad + row, f + b * fsb + t * fst, x + b * xsb + t * xst, prev, row_f.data(),
+              row_x.data(), carry.data(), H, complement);
+      store_row(gf + row, row_f.data(), H);
+      store_row(gx + row, row_x.data(), H);
     }
     if (gc0) std::memcpy(gc0 + b * H, carry.data(), sizeof(S) * H);
   }
+  store_fence();
 }
 
 template <typename Fn>
