@@ -2,7 +2,7 @@
 
     python recipes/multi30k_en_de/compare_table.py checkpoints/multi30k_en_de/compare/{convs2s,lstm}
 
-For every directory: the preset (config.yaml) and parameter count (checkpoint_best), the training
+For every directory: the preset (config.yaml) and parameter count (checkpoint_best's model), the training
 progress and speed (median of the logged target tokens/s), the best validation loss, the sacreBLEU
 score of the beam-5 translation of test2016 (``test2016.beam5.de.score``) and the translation
 speed (``bench_translate.json``, written by ``nmt bench translate``). Prints a Markdown table.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from nmt.training.checkpoint import load_checkpoint
+from nmt.inference import load_model
 
 COLUMNS = ("model", "preset", "params", "epochs", "updates", "train tok/s", "best valid loss",
            "BLEU (beam 5)", "beam 5 sent/s", "greedy sent/s")
@@ -50,7 +50,7 @@ def row(run: Path) -> tuple[str, ...]:
     speeds = [e["tokens_per_s"] for e in events if e["event"] == "train"]
     valids = [e for e in events if e["event"] == "valid"]
     ckpt = run / "checkpoint_best.safetensors"
-    params = sum(t.numel() for t in load_checkpoint(ckpt, with_optimizer=False).model.values())
+    params = sum(p.numel() for p in load_model(ckpt).model.parameters())  # tied tables once
     return (
         run.name, config.get("arch", "-"), f"{params / 1e6:.1f} M",
         str(valids[-1]["epoch"]) if valids else "0", str(valids[-1]["update"]) if valids else "0",
