@@ -20,7 +20,8 @@ while (($#)); do
     *) echo "study.sh: unknown option $1 (see the usage at the top of the script)" >&2; exit 2 ;;
   esac
 done
-cd "$root"
+source "$here/../common.sh"
+recipe_env "$root"
 threads=$(( $(nproc) / jobs )); ((threads >= 1)) || threads=1
 mkdir -p checkpoints/synthetic
 
@@ -40,4 +41,4 @@ wait || true  # a failed run shows up as a gap in the table
 
 runs=()
 for delay in $delays; do for arch in $archs; do runs+=("checkpoints/synthetic/delay$delay/$arch"); done; done
-.venv/bin/python "$here/study_table.py" "${runs[@]}" | tee checkpoints/synthetic/study.md
+python "$here/study_table.py" "${runs[@]}" | tee checkpoints/synthetic/study.md
