@@ -26,7 +26,9 @@ def row(run: Path, threshold: float) -> tuple[str, ...]:
     reached = next((e for e in train if e["nll"] < threshold), None)
     acc_path = run / "test.accuracy.json"
     acc = json.loads(acc_path.read_text(encoding="utf-8")) if acc_path.exists() else {}
-    minutes = (lambda e: f"{e['train_seconds'] / 60:.1f}")  # noqa: E731
+    def minutes(event: dict) -> str:  # logs written before train_seconds was logged have none
+        return f"{event['train_seconds'] / 60:.1f}" if "train_seconds" in event else "-"
+
     return (
         run.name, run.parent.name.removeprefix("delay"),
         str(train[-1]["update"]) if train else "-", minutes(train[-1]) if train else "-",

@@ -69,3 +69,5 @@ def test_study_table_reads_progress_time_to_near_zero_loss_and_accuracy(tmp_path
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("| preset | delay T |") and "nll < 0.01" in out[0]
     assert out[3] == "| lstm_small | 100 | - | - | not reached | - | - | - |"
+    (run / "train.log.jsonl").write_text(json.dumps({"event": "train", "update": 5, "nll": 0.001}) + "\n")
+    assert table.row(run, 0.01)[2:5] == ("5", "-", "-")  # an older log without train_seconds
