@@ -115,8 +115,7 @@ def bench_translate(translator, lines: list[str], repeats: int = 3) -> dict:
 
     from nmt.search import search
 
-    sources = [translator.source(line) for line in lines]
-    batches = [(translator._tensors([sources[i] for i in b])) for b in translator._batches(sources)]
+    batches = translator.encoded_batches([translator.source(line) for line in lines])
     translator.translate(lines[:200])  # warm-up
     full, search_only, out_tokens = [], [], 0
     for _ in range(repeats):
@@ -124,7 +123,7 @@ def bench_translate(translator, lines: list[str], repeats: int = 3) -> dict:
         results = translator.translate(lines)
         full.append(time.perf_counter() - t)
         t = time.perf_counter()
-        for src, lens in batches:
+        for _, src, lens in batches:
             search(translator.model, src, lens, translator.cfg)
         search_only.append(time.perf_counter() - t)
         out_tokens = sum(len(r[0].pieces) + 1 for r in results if r)

@@ -123,12 +123,16 @@ class Translator:
             src[row, : len(s.ids)] = torch.tensor(s.ids)
         return src.to(self.device), lens.to(self.device)
 
+    def encoded_batches(self, sources: list[Source | None]) -> list[tuple[list[int], torch.Tensor, torch.Tensor]]:
+        """What search sees: per batch, the indices into ``sources`` it holds, the padded source ids
+        (B, S) and their lengths (B,), on the translator's device. Empty sources are left out."""
+        return [(batch, *self._tensors([sources[i] for i in batch])) for batch in self._batches(sources)]
+
     def translate(self, lines: list[str]) -> list[list[Output]]:
         """n-best outputs per line, in input order (an empty list for an empty line)."""
         sources = [self.source(line) for line in lines]
         results: list[list[Output]] = [[] for _ in lines]
-        for batch in self._batches(sources):
-            src, lens = self._tensors([sources[i] for i in batch])
+        for batch, src, lens in self.encoded_batches(sources):
             nbest_lists = search(self.model, src, lens, self.cfg)
             for i, hyps in zip(batch, nbest_lists):
                 results[i] = [self.output(h, sources[i]) for h in hyps]
