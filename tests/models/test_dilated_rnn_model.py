@@ -17,7 +17,7 @@ from nmt.models.dilated_rnn import (
     deinterleave,
     interleave,
 )
-from tests.models.contract_helpers import random_batch, step_by_step
+from tests.models.contract_helpers import check_preset, random_batch, step_by_step
 
 V = 30
 
@@ -218,22 +218,7 @@ def test_reorder_returns_new_objects():
 
 @pytest.mark.parametrize("preset", dilated_rnn.PRESETS, ids=lambda f: f.__name__)
 def test_presets_build_and_run(preset):
-    assert (preset.__doc__ or "").strip().splitlines()[0]
-    cfg = dataclasses.replace(preset(), src_vocab_size=13, tgt_vocab_size=13)
-    cfg.validate()
-    torch.manual_seed(0)
-    model = DilatedRNNModel(cfg)
-    src, lens, tgt_in = batch(lengths=(5, 3), tgt_lengths=(4, 2))
-    src, tgt_in = src.clamp(max=12), tgt_in.clamp(max=12)
-    logits = model(src, lens, tgt_in)
-    assert logits.shape == (2, 4, 13) and torch.isfinite(logits).all()
-    logits.sum().backward()
-    model.eval()
-    with torch.no_grad():
-        lp, _ = step_by_step(model, src, lens, tgt_in)
-        full = model.log_probs(model(src, lens, tgt_in))
-    real = tgt_in.ne(PAD_ID)
-    torch.testing.assert_close(lp[real], full[real], atol=1e-5, rtol=1e-5)
+    check_preset(DilatedRNNModel, preset)
 
 
 def test_tiny_batch_overfits():

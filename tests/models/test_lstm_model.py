@@ -11,7 +11,7 @@ from nmt.errors import NmtError
 from nmt.models import lstm
 from nmt.models.lstm import LSTMConfig, LSTMModel, LSTMState, Staircase
 from nmt.search import SearchConfig, beam_search, greedy_search
-from tests.models.contract_helpers import random_batch, step_by_step
+from tests.models.contract_helpers import check_preset, random_batch, step_by_step
 
 V = 30
 
@@ -230,18 +230,8 @@ def test_train_mode_bf16_autocast_and_gradients():
 
 @pytest.mark.parametrize("preset", lstm.PRESETS, ids=lambda f: f.__name__)
 def test_presets_build_and_take_a_step(preset):
-    doc = preset.__doc__.strip().splitlines()[0]
-    assert doc and len(doc) < 130
-    cfg = dataclasses.replace(preset(), src_vocab_size=11, tgt_vocab_size=13)
-    assert preset().src_vocab_size == 0  # the trainer fills the vocabulary sizes in
-    torch.manual_seed(0)
-    model = LSTMModel(cfg).train()
-    src, src_lens, tgt_in = batch(lengths=(5, 3), tgt_lengths=(4, 2))
-    src, tgt_in = src.clamp(max=10), tgt_in.clamp(max=12)
-    logits = model(src, src_lens, tgt_in)
-    assert logits.shape == (2, 4, 13) and torch.isfinite(logits).all()
-    if sum(p.numel() for p in model.parameters()) < 20_000_000:  # Luong's 4 x 1000: forward only
-        logits.logsumexp(-1).mean().backward()
+    assert len(preset.__doc__.strip().splitlines()[0]) < 130
+    check_preset(LSTMModel, preset, backward_params=20_000_000)  # Luong's 4 x 1000: forward only
 
 
 def test_a_tiny_batch_overfits():

@@ -9,6 +9,7 @@ from nmt.data.dictionary import EOS_ID, PAD_ID
 from nmt.errors import NmtError
 from nmt.models import char_qrnn, qrnn
 from nmt.models.qrnn import QRNNConfig, QRNNModel, QRNNState, reverse_real_tokens
+from tests.models.contract_helpers import check_preset
 
 V = 40
 
@@ -230,23 +231,7 @@ def test_every_parameter_learns_and_a_tiny_batch_overfits():
 
 @pytest.mark.parametrize("preset", qrnn.PRESETS + char_qrnn.PRESETS, ids=lambda f: f.__name__)
 def test_presets_build_and_take_a_step(preset):
-    assert preset.__doc__.strip().splitlines()[0]
-    cfg = dataclasses.replace(preset(), src_vocab_size=V, tgt_vocab_size=V)
-    cfg.validate()
-    torch.manual_seed(0)
-    model = QRNNModel(cfg).train()
-    src, lens, tgt_in = batch()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    logits = model(src, lens, tgt_in)
-    assert logits.shape == (3, 6, V)
-    logits.logsumexp(-1).mean().backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-    opt.step()
-    model.eval()
-    with torch.no_grad():
-        log_probs, _ = model.decode_step(tgt_in[:, 0], model.init_state(model.encode(src, lens)),
-                                         model.encode(src, lens))
-    assert log_probs.shape == (3, V) and torch.isfinite(log_probs).all()
+    check_preset(QRNNModel, preset)
 
 
 def test_char_preset_follows_the_paper():
