@@ -1,8 +1,8 @@
 """Measurements behind `nmt bench qrnn`: the forget-mult implementations against each other, and
 one QRNN layer against one LSTM layer of the same size (the QRNN paper's Figure 4).
 
-Every timing is forward + backward on random inputs, the variants interleaved round by round so
-that machine noise hits them alike; medians are reported, and ratios of medians.
+Timings are on random inputs, the variants interleaved round by round so that machine noise hits
+them alike; medians are reported, and ratios of medians.
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ def bench_forget_mult(T: int = 300, B: int = 64, H: int = 320, repeats: int = 10
     """Forward + backward of c_t = f_t c_{t−1} + (1 − f_t) z_t over (B, T, H), per implementation,
     with the speed-up over the reference loop. ``stream_gbps`` is what a plain memory-bound PyTorch
     op (``torch.add`` into a preallocated output) reaches here, the ceiling for a recurrence that
-    must stream its tensors: the kernel's ``gbps`` counts the 3 + 6 (B, T, H) tensors its forward
-    and backward passes read or write."""
+    must stream its tensors; ``cpu_kernel_gbps`` counts the 3 + 6 (B, T, H) tensors the kernel's
+    forward and backward passes read or write."""
     f = torch.rand(B, T, H, dtype=dtype).requires_grad_()
     z = torch.randn(B, T, H, dtype=dtype).requires_grad_()
     grad = torch.randn(B, T, H, dtype=dtype)

@@ -51,3 +51,11 @@ def test_figure4_table_layout():
 def test_bad_thread_count_is_a_one_line_error(threads, capsys):
     assert main(["bench", "forget-mult", "--threads", threads]) == 1
     assert "--threads must be >= 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args", [["forget-mult", "--repeats", "0"], ["forget-mult", "--time", "0"],
+                                  ["qrnn", "--lengths", "8", "0"], ["qrnn", "--batches", "-1"]])
+def test_bad_sizes_are_one_line_errors(args, capsys):
+    assert main(["bench", *args]) == 1
+    err = capsys.readouterr().err
+    assert f"--{args[1].lstrip('-')} must be >= 1" in err and len(err.strip().splitlines()) == 1

@@ -71,9 +71,8 @@ def run(args: argparse.Namespace) -> int:
         result = benchmark.bench_translate(translate_cli._translator(args), lines, args.repeats)
         result["quantize"] = args.quantize
     elif args.what in ("forget-mult", "qrnn"):
+        _check_positive(args, ("threads", "time", "batch", "hidden", "kernel", "repeats", "lengths", "batches"))
         if args.threads is not None:
-            if args.threads < 1:
-                raise NmtError(f"--threads must be >= 1, got {args.threads}")
             torch.set_num_threads(args.threads)
         if args.what == "forget-mult":
             dtype = torch.float64 if args.dtype == "fp64" else torch.float32
@@ -89,3 +88,12 @@ def run(args: argparse.Namespace) -> int:
                 return 0
     print(json.dumps(result))
     return 0
+
+
+def _check_positive(args: argparse.Namespace, names: tuple[str, ...]) -> None:
+    """Sizes and counts must be >= 1 (absent options and None are skipped)."""
+    for name in names:
+        value = getattr(args, name, None)
+        for v in value if isinstance(value, list) else [value]:
+            if v is not None and v < 1:
+                raise NmtError(f"--{name} must be >= 1, got {v}")
