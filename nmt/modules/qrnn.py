@@ -72,17 +72,20 @@ class QRNNLayer(nn.Module):
                 f"pooling={self.pooling!r}, zoneout={self.zoneout}, causal={self.causal}")
 
     def gates(self, pre: Tensor) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
-        """Pre-activations (…, G·H) -> z, f (zoneout applied), o or None, i or None."""
-        parts = pre.chunk(self.num_gates, dim=-1)
-        z, f = torch.tanh(parts[0]), torch.sigmoid(parts[1])
-        o = torch.sigmoid(parts[2]) if self.num_gates > 2 else None
-        i = torch.sigmoid(parts[3]) if self.num_gates > 3 else None
+        """Pre-activations (…, G·H) -> z, f (zoneout applied), o or None, i or None (views of one
+        sigmoid over ``[F | O | I]``: few ops, which is what a decoding step is bound by)."""
+        H = self.hidden_size
+        z_pre, gate_pre = pre.split([H, (self.num_gates - 1) * H], dim=-1)  # split: its backward is one cat
+        z = torch.tanh(z_pre)
+        f, *rest = torch.sigmoid(gate_pre).split(H, dim=-1)  # [F | O | I]
+        o = rest[0] if self.num_gates > 2 else None
+        i = rest[1] if self.num_gates > 3 else None
         if self.zoneout > 0:
             if self.training:
                 keep = torch.empty_like(f).bernoulli_(1.0 - self.zoneout)
                 f = 1 - (1 - f) * keep
-            else:
-                f = 1 - (1 - f) * (1.0 - self.zoneout)
+            else:  # 1 − (1 − f)(1 − p)
+                f = f.mul(1.0 - self.zoneout).add_(self.zoneout)
         return z, f, o, i
 
     def cells(self, x: Tensor, mask: Tensor | None = None, c0: Tensor | None = None,
@@ -119,23 +122,9 @@ class QRNNLayer(nn.Module):
         pre = self.conv(full.reshape(full.size(0), -1))  # (B, G·H)
         if gate_bias is not None:
             pre = pre + gate_bias
-        if self.training or self.pooling == "ifo":
-            z, f, o, i = self.gates(pre)
-            c = f * c + ((1 - f) if i is None else i) * z
-            return c, o, full[:, 1:]
-        return (*self._eval_pool(pre, c), full[:, 1:])
-
-    def _eval_pool(self, pre: Tensor, c: Tensor) -> tuple[Tensor, Tensor | None]:
-        """f/fo-pooling of one step in evaluation, in few ops (decoding is bound by op count):
-        pre (B, G·H), c (B, H) -> c_t = lerp(z_t, c, f_t) = f_t c + (1 − f_t) z_t, o_t or None;
-        the forget gate with zoneout's expectation f = 1 − (1 − σ)(1 − p), as :meth:`gates`."""
-        H = self.hidden_size
-        z = torch.tanh(pre[:, :H])
-        gates = torch.sigmoid(pre[:, H:])  # (B, (G − 1)·H): [F | O]
-        f = gates[:, :H]
-        if self.zoneout > 0:
-            f = f.mul(1.0 - self.zoneout).add_(self.zoneout)
-        return torch.lerp(z, c, f), (gates[:, H:] if self.num_gates > 2 else None)
+        z, f, o, i = self.gates(pre)
+        c = torch.lerp(z, c, f) if i is None else f * c + i * z  # lerp(z, c, f) = f c + (1 − f) z
+        return c, o, full[:, 1:]
 
     def step(self, x: Tensor, window: Tensor, c: Tensor, gate_bias: Tensor | None = None
              ) -> tuple[Tensor, Tensor, Tensor]:
