@@ -7,6 +7,12 @@
 # train_stage DATA YAML SAVE [nmt train args ...]
 #   trains (or resumes) the recipe YAML on DATA into SAVE.
 #
+# threads_per_job JOBS
+#   prints the torch threads each of JOBS side-by-side runs gets (cores / JOBS, at least 1);
+#   JOBS must be a whole number >= 1.
+# wait_for_slot JOBS
+#   waits until fewer than JOBS background jobs of this shell run (a failed job does not stop it).
+#
 # translate_and_score CKPT SRC HYP BEAM [nmt score args ...]
 #   translates SRC (raw text) with CKPT into HYP (detokenized) unless HYP is newer than CKPT,
 #   then scores it with `nmt score --hyp HYP ARGS...` and keeps the result in HYP.score.
@@ -34,6 +40,19 @@ train_stage() {
   shift 3
   echo "== stage 2: train $(basename "$yaml" .yaml) -> $save"
   nmt train "$data" --config "$yaml" --save-dir "$save" "$@"
+}
+
+threads_per_job() {
+  if [[ ! $1 =~ ^[1-9][0-9]*$ ]]; then
+    echo "--jobs must be a whole number >= 1, got '$1'" >&2
+    return 2
+  fi
+  local n=$(( $(nproc) / $1 ))
+  echo $(( n >= 1 ? n : 1 ))
+}
+
+wait_for_slot() {
+  while (($(jobs -rp | wc -l) >= $1)); do wait -n || true; done
 }
 
 translate_and_score() {

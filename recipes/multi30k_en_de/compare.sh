@@ -25,7 +25,7 @@ recipe_env "$root"
 data=data-bin/multi30k_en_de
 out=checkpoints/multi30k_en_de/compare
 raw=work/multi30k_en_de
-threads=$(( $(nproc) / jobs )); ((threads >= 1)) || threads=1
+threads=$(threads_per_job "$jobs")
 mkdir -p "$out"
 
 echo "== stage 1: prepare and preprocess Multi30k en-de -> $data"
@@ -33,7 +33,7 @@ bash preprocess/multi30k.sh --pair en-de --destdir "$data"
 
 echo "== stage 2: train [$models] for $minutes minutes each, $jobs at a time on $threads thread(s)"
 for model in $models; do
-  while (($(jobs -rp | wc -l) >= jobs)); do wait -n || true; done
+  wait_for_slot "$jobs"
   OMP_WAIT_POLICY=PASSIVE nmt train "$data" --config "$here/$model.yaml" --save-dir "$out/$model" \
     --stop-time-minutes "$minutes" --threads "$threads" > "$out/$model.train.out" 2>&1 &
 done

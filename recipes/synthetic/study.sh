@@ -22,7 +22,7 @@ while (($#)); do
 done
 source "$here/../common.sh"
 recipe_env "$root"
-threads=$(( $(nproc) / jobs )); ((threads >= 1)) || threads=1
+threads=$(threads_per_job "$jobs")
 mkdir -p checkpoints/synthetic
 
 for delay in $delays; do
@@ -30,7 +30,7 @@ for delay in $delays; do
 done
 for delay in $delays; do
   for arch in $archs; do
-    while (($(jobs -rp | wc -l) >= jobs)); do wait -n || true; done
+    wait_for_slot "$jobs"
     log=checkpoints/synthetic/delay$delay.$arch.out
     echo "== delay $delay, $arch, $minutes minutes on $threads thread(s) -> $log"
     OMP_WAIT_POLICY=PASSIVE bash "$here/run.sh" --task delay --delay "$delay" --arch "$arch" \

@@ -101,3 +101,12 @@ def test_wmt16_en_ro_run_sh_stops_with_a_clear_message(tmp_path: Path):
     assert "not yet provided" in proc.stderr
     assert "nmt preprocess" in proc.stderr and "--bpe-merges 40000" in proc.stderr
     assert "stage 2" not in proc.stdout
+
+
+@pytest.mark.parametrize("script", ["multi30k_en_de/compare.sh", "synthetic/study.sh"])
+def test_side_by_side_scripts_reject_a_bad_job_count(script: str):
+    proc = subprocess.run(["bash", str(RECIPES / script), "--jobs", "0"], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == "--jobs must be a whole number >= 1, got '0'"
+    assert "stage 2" not in proc.stdout
