@@ -26,6 +26,9 @@ data=data-bin/multi30k_en_de
 out=checkpoints/multi30k_en_de/compare
 raw=work/multi30k_en_de
 threads=$(threads_per_job "$jobs")
+for model in $models; do
+  [[ -f $here/$model.yaml ]] || { echo "compare.sh: no recipe $here/$model.yaml for --models $model" >&2; exit 2; }
+done
 mkdir -p "$out"
 
 echo "== stage 1: prepare and preprocess Multi30k en-de -> $data"
@@ -37,12 +40,18 @@ for model in $models; do
   OMP_WAIT_POLICY=PASSIVE nmt train "$data" --config "$here/$model.yaml" --save-dir "$out/$model" \
     --stop-time-minutes "$minutes" --threads "$threads" > "$out/$model.train.out" 2>&1 &
 done
-wait || true  # a failed run shows up as a gap in the table
+wait || true  # a failed run is left out of the table below, with a message
 for model in $models; do tail -n 1 "$out/$model.train.out"; done
 
 echo "== stage 3: translate, score and time each model"
+trained=()
 for model in $models; do
   ckpt=$out/$model/checkpoint_best.safetensors
+  if [[ ! -f $ckpt ]]; then
+    echo "compare.sh: $model has no checkpoint_best (see $out/$model.train.out); left out" >&2
+    continue
+  fi
+  trained+=("$out/$model")
   translate_and_score "$ckpt" "$raw/test.en" "$out/$model/test2016.beam5.de" 5 --ref "$raw/test.de"
   for beam in 5 1; do
     json=$out/$model/bench_translate.beam$beam.json
@@ -54,4 +63,5 @@ for model in $models; do
 done
 
 echo "== stage 4: the table"
-python "$here/compare_table.py" $(for model in $models; do echo "$out/$model"; done) | tee "$out/results.md"
+((${#trained[@]})) || { echo "compare.sh: no model finished an epoch; nothing to compare" >&2; exit 1; }
+python "$here/compare_table.py" "${trained[@]}" | tee "$out/results.md"
