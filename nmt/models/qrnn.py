@@ -28,6 +28,13 @@ The model, as the paper's §2.1 ("Encoder–decoder models") and §3.3 describe 
   to ``hidden_size`` first (our addition; the paper's encoder is one direction of the same width).
   ``W_k k + W_c c`` is one Linear over ``[k_t; c_t]`` with a bias. Only ``c`` is carried in the
   recurrence, so the attention output does not feed back into later steps.
+- **Two options beyond the paper** (off in every preset, which keep the paper's form):
+  ``decoder_attention="all"`` attends in every decoder layer, layer l's output becoming
+  h_t^l = o_t^l ⊙ (W_k^l k_t^l + W_c^l c_t^l) (``decoder.lower_attention_out.{l}``), so the layers
+  above read what the layers below attended to at this and earlier steps (ConvS2S's multi-step
+  idea; still parallel over time); ``positions=True`` adds learned position embeddings to both
+  sides' token embeddings (``{encoder,decoder}.embed_positions``). docs/results.md ("QRNN: why
+  it translates worse than its loss") measures both against the paper's form.
 - **Output**: dropout, then a Linear to the target vocabulary (its weight is the target embedding
   table when ``tie_output``; needs ``embed_dim == hidden_size``).
 
@@ -54,7 +61,11 @@ from torch import Tensor, nn
 from nmt.data.dictionary import PAD_ID
 from nmt.errors import NmtError
 from nmt.models.base import Seq2SeqModel
+from nmt.modules.learned_positions import LearnedPositionalEmbedding
 from nmt.modules.qrnn import POOLINGS, QRNN, QRNNLayer, input_sizes
+
+
+DECODER_ATTENTION = ("last", "all")  # the paper's (§3.3) | every decoder layer attends
 
 
 @dataclass
@@ -66,7 +77,10 @@ class QRNNConfig:
     layer, or a list with one per layer (e.g. ``[6, 2, 2, 2]``). ``pooling``: ``f``, ``fo`` or
     ``ifo``. ``dense``: DenseNet-style connections in both stacks. ``encoder_causal=False``: the
     encoder's convolutions are centred instead of masked. ``reverse_source``: feed the source
-    reversed. ``max_*_positions`` only bound search (QRNNs have no position table).
+    reversed. ``decoder_attention``: ``"last"`` (the paper) or ``"all"`` (every decoder layer
+    attends). ``positions``: learned position embeddings on both sides; without them (the paper)
+    ``max_*_positions`` only bound search. ``attend_embeddings``: the attention reads h̃_s + e_s
+    (the source embedding added, as ConvS2S's z + e; needs ``embed_dim == hidden_size``).
     """
 
     src_vocab_size: int = 0
@@ -84,6 +98,9 @@ class QRNNConfig:
     bidirectional: bool = True
     encoder_causal: bool = True
     reverse_source: bool = False
+    decoder_attention: str = "last"
+    positions: bool = False
+    attend_embeddings: bool = False
     tie_output: bool = False
     share_embeddings: bool = False
     max_source_positions: int = 1024
@@ -107,8 +124,13 @@ class QRNNConfig:
         for name in ("dropout", "zoneout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise NmtError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.decoder_attention not in DECODER_ATTENTION:
+            raise NmtError(f"decoder_attention must be one of {', '.join(DECODER_ATTENTION)}, "
+                           f"got {self.decoder_attention!r}")
         if self.tie_output and self.embed_dim != self.hidden_size:
             raise NmtError("tie_output needs embed_dim == hidden_size")
+        if self.attend_embeddings and self.embed_dim != self.hidden_size:
+            raise NmtError("attend_embeddings needs embed_dim == hidden_size")
         if self.share_embeddings and self.src_vocab_size != self.tgt_vocab_size:
             raise NmtError("share_embeddings needs equal source and target vocabulary sizes")
         self.kernels("encoder")
@@ -154,6 +176,17 @@ def token_embedding(num_embeddings: int, dim: int, pad_id: int) -> nn.Embedding:
     return m
 
 
+def position_table(cfg: QRNNConfig, side: str) -> LearnedPositionalEmbedding | None:
+    """Learned positions ~ N(0, 0.1) for ``side`` ('source' | 'target') when ``cfg.positions``."""
+    if not cfg.positions:
+        return None
+    rows = cfg.max_source_positions if side == "source" else cfg.max_target_positions
+    m = LearnedPositionalEmbedding(rows, cfg.embed_dim, cfg.pad_id)
+    nn.init.normal_(m.weight, 0.0, 0.1)
+    nn.init.zeros_(m.weight[cfg.pad_id])
+    return m
+
+
 def reverse_real_tokens(mask: Tensor) -> Tensor:
     """The index that reverses each row's real (contiguous) steps in place and leaves pads where
     they are: mask (B, S) bool -> (B, S) long. Its own inverse."""
@@ -170,7 +203,9 @@ class QRNNEncoder(nn.Module):
     def __init__(self, cfg: QRNNConfig, embed_tokens: nn.Embedding):
         super().__init__()
         self.pad_id, self.reverse_source = cfg.pad_id, cfg.reverse_source
+        self.attend_embeddings = cfg.attend_embeddings
         self.embed_tokens = embed_tokens
+        self.embed_positions = position_table(cfg, "source")
         self.dropout = nn.Dropout(cfg.dropout)
         self.qrnn = QRNN(cfg.embed_dim, cfg.hidden_size, cfg.kernels("encoder"),
                          pooling=cfg.pooling, zoneout=cfg.zoneout, dropout=cfg.dropout,
@@ -184,22 +219,29 @@ class QRNNEncoder(nn.Module):
         mask = src.ne(self.pad_id)
         order = reverse_real_tokens(mask) if self.reverse_source else None
         tokens = src if order is None else src.gather(1, order)
-        x = self.dropout(self.embed_tokens(tokens))
+        x = self.embed_tokens(tokens)
+        if self.embed_positions is not None:
+            x = x + self.embed_positions(tokens)
+        x = self.dropout(x)  # (B, S, E)
         out, finals = self.qrnn(x, mask)
         if self.proj is not None:
             out = self.proj(out).masked_fill(~mask.unsqueeze(-1), 0.0)
+        if self.attend_embeddings:  # h̃_s + e_s, ConvS2S's z + e (e is 0 at pads)
+            out = out + x.masked_fill(~mask.unsqueeze(-1), 0.0)
         if order is not None:  # back to the source's order: attention is over positions as given
             out = out.gather(1, order.unsqueeze(-1).expand_as(out))
         return out, ~mask, finals
 
 
 class QRNNDecoder(nn.Module):
-    """Causal QRNN layers conditioned on the encoder's final states; attention in the last."""
+    """Causal QRNN layers conditioned on the encoder's final states; attention in the last layer
+    (the paper) or in every layer (``decoder_attention="all"``)."""
 
     def __init__(self, cfg: QRNNConfig, embed_tokens: nn.Embedding, encoder_final_sizes: list[int]):
         super().__init__()
         H = cfg.hidden_size
         self.embed_tokens = embed_tokens
+        self.embed_positions = position_table(cfg, "target")
         self.dropout = nn.Dropout(cfg.dropout)
         self.dense = cfg.dense
         sizes = input_sizes(cfg.embed_dim, H, cfg.layers, cfg.dense)
@@ -209,56 +251,79 @@ class QRNNDecoder(nn.Module):
         gates = POOLINGS[cfg.pooling] * H
         self.encoder_maps = nn.ModuleList(nn.Linear(d, gates, bias=False)
                                           for d in encoder_final_sizes)
-        self.attention_out = nn.Linear(2 * H, H)  # W_k k_t + W_c c_t (+ bias)
+        self.attention_out = nn.Linear(2 * H, H)  # the last layer's W_k k_t + W_c c_t (+ bias)
+        lower = cfg.layers - 1 if cfg.decoder_attention == "all" else 0
+        self.lower_attention_out = nn.ModuleList(nn.Linear(2 * H, H) for _ in range(lower))
         self.output = nn.Linear(H, cfg.tgt_vocab_size)
         if cfg.tie_output:
             self.output.weight = embed_tokens.weight
+
+    def embed(self, tokens: Tensor, step: int | None = None) -> Tensor:
+        """tokens (B, T) -> dropout(embeddings (+ positions)) (B, T, E); ``step`` (incremental,
+        T = 1) picks the position."""
+        x = self.embed_tokens(tokens)
+        if self.embed_positions is not None:
+            x = x + (self.embed_positions(tokens) if step is None else
+                     self.embed_positions.at_step(step, tokens.size(0)))
+        return self.dropout(x)
 
     def gate_biases(self, finals: list[Tensor]) -> list[Tensor]:
         """V^l h̃_T^l for every layer: (B, G·H) each."""
         return [v(h) for v, h in zip(self.encoder_maps, finals, strict=True)]
 
     def forward(self, tgt_in: Tensor, enc: QRNNEncoderOut) -> tuple[Tensor, Tensor]:
-        """Teacher forcing: tgt_in (B, T) -> logits (B, T, V), attention (B, T, S)."""
-        x = self.dropout(self.embed_tokens(tgt_in))
-        last = len(self.layers) - 1
+        """Teacher forcing: tgt_in (B, T) -> logits (B, T, V), attention (B, T, S) (the last
+        layer's)."""
+        x = self.embed(tgt_in)
         for n, layer in enumerate(self.layers):
-            if n < last:
-                h, _ = layer(x, gate_bias=enc.gate_biases[n])
-                x = self._next_input(x, h)
-            else:
-                c, o = layer.cells(x, gate_bias=enc.gate_biases[n])
-        h, attn = self._attend(c, o, enc)
-        return self.output(self.dropout(h)), attn
+            c, o = layer.cells(x, gate_bias=enc.gate_biases[n])  # (B, T, H) each (o may be None)
+            h, attn = self._layer_output(n, c, o, enc)
+            x = self._next_input(x, h) if n < len(self.layers) - 1 else h
+        return self.output(self.dropout(x)), attn
 
     def step(self, prev_tokens: Tensor, state: QRNNState,
              enc: QRNNEncoderOut) -> tuple[Tensor, QRNNState]:
         """One incremental step: prev_tokens (B,) -> logits (B, V) and the next state."""
-        x = self.dropout(self.embed_tokens(prev_tokens.unsqueeze(1)))  # (B, 1, E)
+        x = self.embed(prev_tokens.unsqueeze(1), state.step)  # (B, 1, E)
         windows, cells = [], []
-        last = len(self.layers) - 1
         for n, layer in enumerate(self.layers):
             c, o, window = layer.step_cells(x, state.windows[n], state.cells[n],
-                                            enc.gate_biases[n])
+                                            enc.gate_biases[n])  # c, o (B, H)
             windows.append(window)
             cells.append(c)
-            if n < last:
-                x = self._next_input(x, (c if o is None else o * c).unsqueeze(1))
-        h, attn = self._attend(c.unsqueeze(1), None if o is None else o.unsqueeze(1), enc)
+            h, attn = self._layer_output(n, c.unsqueeze(1), None if o is None else o.unsqueeze(1),
+                                         enc)  # (B, 1, H)
+            x = self._next_input(x, h) if n < len(self.layers) - 1 else h
         new_state = QRNNState(windows, cells, state.step + 1, attn.squeeze(1))
-        return self.output(self.dropout(h.squeeze(1))), new_state
+        return self.output(self.dropout(x.squeeze(1))), new_state
+
+    def _layer_output(self, n: int, c: Tensor, o: Tensor | None,
+                      enc: QRNNEncoderOut) -> tuple[Tensor, Tensor | None]:
+        """Layer n's output from its cells c and output gate o (B, T, H): h = o ⊙ c (eq. 4), or,
+        where the layer attends, eq. 7's h = o ⊙ (W_k k + W_c c) with its attention (B, T, S)."""
+        last = len(self.layers) - 1
+        if n == last:
+            return self._attend(c, o, enc, self.attention_out)
+        if n < len(self.lower_attention_out):
+            return self._attend(c, o, enc, self.lower_attention_out[n])
+        return (c if o is None else o * c), None
 
     def _next_input(self, x: Tensor, h: Tensor) -> Tensor:
         h = self.dropout(h)
         return torch.cat([x, h], dim=-1) if self.dense else h
 
-    def _attend(self, c: Tensor, o: Tensor | None, enc: QRNNEncoderOut) -> tuple[Tensor, Tensor]:
-        """Eq. 7: c, o (B, T, H) -> h (B, T, H), α (B, T, S)."""
+    @staticmethod
+    def _attend(c: Tensor, o: Tensor | None, enc: QRNNEncoderOut,
+                out: nn.Linear) -> tuple[Tensor, Tensor]:
+        """Eq. 7: c, o (B, T, H) -> h (B, T, H), α (B, T, S)::
+
+            α_st = softmax_s(c_t · h̃_s),  k_t = Σ_s α_st h̃_s,  h_t = o_t ⊙ (W_k k_t + W_c c_t)
+        """
         scores = torch.bmm(c, enc.out.transpose(1, 2))  # (B, T, S)
         scores = scores.float().masked_fill(enc.pad_mask.unsqueeze(1), float("-inf"))
         attn = F.softmax(scores, dim=-1).type_as(c)
         k = torch.bmm(attn, enc.out)  # (B, T, H)
-        h = self.attention_out(torch.cat([k, c], dim=-1))
+        h = out(torch.cat([k, c], dim=-1))
         return (h if o is None else o * h), attn
 
 
@@ -298,6 +363,12 @@ class QRNNModel(Seq2SeqModel[QRNNEncoderOut, QRNNState]):
                     enc: QRNNEncoderOut) -> tuple[Tensor, QRNNState]:
         logits, state = self.decoder.step(prev_tokens, state, enc)
         return self.log_probs(logits), state
+
+    def max_positions(self) -> tuple[int, int]:
+        if not self.cfg.positions:
+            return self.cfg.max_source_positions, self.cfg.max_target_positions
+        return (self.encoder.embed_positions.max_positions,
+                self.decoder.embed_positions.max_positions)
 
 
 

@@ -30,6 +30,8 @@ CONFIGS = {
                          "encoder_kernels": [6, 2, 2]},
     "f_pooling_tied": {"pooling": "f", "tie_output": True, "embed_dim": 10,
                        "decoder_kernels": [1, 3, 2]},
+    "attention_all_positions": {"decoder_attention": "all", "positions": True},
+    "attention_all_dense_f": {"decoder_attention": "all", "dense": True, "pooling": "f"},
 }
 
 
@@ -202,6 +204,7 @@ def test_config_errors():
                              ({"decoder_kernels": 0}, "decoder_kernels"),
                              ({"pooling": "ofi"}, "pooling"), ({"zoneout": 1.0}, "zoneout"),
                              ({"tie_output": True}, "tie_output"),
+                             ({"decoder_attention": "first"}, "decoder_attention"),
                              ({"share_embeddings": True, "tgt_vocab_size": V + 1}, "share")]:
         with pytest.raises(NmtError, match=message):
             dataclasses.replace(base, **changes).validate()
