@@ -31,6 +31,9 @@ CONFIGS = {
     "f_pooling_tied": {"pooling": "f", "tie_output": True, "embed_dim": 10,
                        "decoder_kernels": [1, 3, 2]},
     "attention_all_positions": {"decoder_attention": "all", "positions": True},
+    "scaled_embeddings_tied": {"scale_embeddings": True, "tie_output": True, "embed_dim": 10},
+    "attend_embeddings_reversed": {"attend_embeddings": True, "embed_dim": 10,
+                                   "reverse_source": True},
     "attention_all_dense_f": {"decoder_attention": "all", "dense": True, "pooling": "f"},
 }
 
@@ -205,6 +208,7 @@ def test_config_errors():
                              ({"pooling": "ofi"}, "pooling"), ({"zoneout": 1.0}, "zoneout"),
                              ({"tie_output": True}, "tie_output"),
                              ({"decoder_attention": "first"}, "decoder_attention"),
+                             ({"attend_embeddings": True}, "attend_embeddings"),
                              ({"share_embeddings": True, "tgt_vocab_size": V + 1}, "share")]:
         with pytest.raises(NmtError, match=message):
             dataclasses.replace(base, **changes).validate()
@@ -249,3 +253,23 @@ def test_char_preset_follows_the_paper():
 def test_patent_notice_in_the_docstrings():
     for module in (qrnn, char_qrnn):
         assert "US 11,080,595 B2" in " ".join(module.__doc__.split())
+
+
+@pytest.mark.parametrize("preset", qrnn.PRESETS + char_qrnn.PRESETS, ids=lambda f: f.__name__)
+def test_a_new_encoder_passes_signals_on(preset):
+    """The defect behind issue 11: with U(−0.1, 0.1) embeddings and PyTorch's default Linear init,
+    the first encoder layer's candidates z started at |z| ≈ 0.03, its outputs smaller still, so the
+    attention scores stayed ~0 and the decoder learned to ignore the source. Every preset's encoder
+    must start with candidates of a useful size."""
+    cfg = dataclasses.replace(preset(), src_vocab_size=V, tgt_vocab_size=V, dropout=0.0)
+    torch.manual_seed(0)
+    model = QRNNModel(cfg).eval()
+    src = torch.randint(4, V, (8, 30))
+    layer = model.encoder.qrnn.layers[0][0]
+    seen = {}
+    original = layer.gates
+    layer.gates = lambda pre: seen.setdefault("z", original(pre))
+    with torch.no_grad():
+        model.encode(src)
+    z = seen["z"][0]
+    assert z.abs().mean() > 0.2, f"{preset.__name__}: mean |z| {z.abs().mean():.3f} at initialisation"
