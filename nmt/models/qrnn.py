@@ -28,13 +28,15 @@ The model, as the paper's §2.1 ("Encoder–decoder models") and §3.3 describe 
   to ``hidden_size`` first (our addition; the paper's encoder is one direction of the same width).
   ``W_k k + W_c c`` is one Linear over ``[k_t; c_t]`` with a bias. Only ``c`` is carried in the
   recurrence, so the attention output does not feed back into later steps.
-- **Two options beyond the paper** (off in every preset, which keep the paper's form):
-  ``decoder_attention="all"`` attends in every decoder layer, layer l's output becoming
-  h_t^l = o_t^l ⊙ (W_k^l k_t^l + W_c^l c_t^l) (``decoder.lower_attention_out.{l}``), so the layers
-  above read what the layers below attended to at this and earlier steps (ConvS2S's multi-step
-  idea; still parallel over time); ``positions=True`` adds learned position embeddings to both
-  sides' token embeddings (``{encoder,decoder}.embed_positions``). docs/results.md ("QRNN: why
-  it translates worse than its loss") measures both against the paper's form.
+- **Options beyond the paper**: ``decoder_attention="all"`` attends in every decoder layer,
+  layer l's output becoming h_t^l = o_t^l ⊙ (W_k^l k_t^l + W_c^l c_t^l)
+  (``decoder.lower_attention_out.{l}``), so the layers above read what the layers below attended
+  to at this and earlier steps (ConvS2S's multi-step idea; still parallel over time): preset
+  ``qrnn_small_multistep``. ``positions=True`` adds learned position embeddings to both sides'
+  token embeddings (``{encoder,decoder}.embed_positions``); ``attend_embeddings=True`` lets the
+  attention read h̃_s + e_s. ``scale_embeddings`` (every preset) initialises the token tables
+  ~ N(0, 1/d) and reads them times √d; the paper does not say how its embeddings were
+  initialised. docs/results.md ("QRNN: why it translated worse than its loss") measures each.
 - **Output**: dropout, then a Linear to the target vocabulary (its weight is the target embedding
   table when ``tie_output``; needs ``embed_dim == hidden_size``).
 
@@ -393,7 +395,7 @@ def qrnn_iwslt_de_en() -> QRNNConfig:
     # kernel (2), use 3 layers for BPE-length sequences and add the regularisation a 160k-pair
     # corpus needs (the paper's char model used none). Adam 1e-3, clip-norm 5 in the recipe.
     # scale_embeddings: without it the encoder's activations stay ~0.05 and its attention never
-    # aligns (docs/results.md, "QRNN: why it translates worse than its loss").
+    # aligns (docs/results.md, "QRNN: why it translated worse than its loss").
     return QRNNConfig(embed_dim=320, hidden_size=320, layers=3, encoder_kernels=2,
                       decoder_kernels=2, pooling="fo", zoneout=0.1, dropout=0.2,
                       bidirectional=True, tie_output=True, scale_embeddings=True)

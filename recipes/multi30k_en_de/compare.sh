@@ -2,7 +2,7 @@
 # Every model family on Multi30k en-de under one budget: train each recipe YAML of this folder for
 # the same minutes, translate test2016 with beam 5, score it, time translation, print one table.
 # Usage: NMT_DATA=../shared/data bash recipes/multi30k_en_de/compare.sh
-#          [--models "convs2s lstm qrnn tcn dilated_rnn"] [--minutes 15] [--jobs 2]
+#          [--models "convs2s lstm qrnn qrnn_multistep tcn dilated_rnn"] [--minutes 15] [--jobs 2]
 #   --jobs   trainings run side by side, each on (cores / jobs) threads; with jobs = cores every
 #            run has one core to itself, which is steadier than sharing all cores run after run.
 # Translation is timed afterwards, one model at a time, on all cores. The table goes to stdout and
@@ -10,7 +10,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
-models="convs2s lstm qrnn tcn dilated_rnn" minutes=15 jobs=2
+models="convs2s lstm qrnn qrnn_multistep tcn dilated_rnn" minutes=15 jobs=2
 while (($#)); do
   case $1 in
     --models) models=$2; shift 2 ;;
