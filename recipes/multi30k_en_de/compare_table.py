@@ -4,7 +4,7 @@
 
 For every directory: the preset (config.yaml) and parameter count (checkpoint_best's model), the training
 progress and speed (median of the logged target tokens/s), the best validation loss, the sacreBLEU
-score of the beam-5 translation of test2016 (``test2016.beam5.de.score``) and the translation
+score of the beam-5 translation of test2016 and its length ratio (``test2016.beam5.de.score``) and the translation
 speed (``bench_translate.json``, written by ``nmt bench translate``). Prints a Markdown table.
 """
 
@@ -21,7 +21,7 @@ import yaml
 from nmt.inference import load_model
 
 COLUMNS = ("model", "preset", "params", "epochs", "updates", "train tok/s", "best valid loss",
-           "BLEU (beam 5)", "beam 5 sent/s", "greedy sent/s")
+           "BLEU (beam 5)", "length ratio", "beam 5 sent/s", "greedy sent/s")
 
 
 def log_events(run: Path) -> list[dict]:
@@ -29,11 +29,12 @@ def log_events(run: Path) -> list[dict]:
     return [json.loads(line) for line in lines if line.strip()]
 
 
-def bleu(run: Path) -> str:
+def from_score(run: Path, pattern: str) -> str:
+    """A number from the sacreBLEU line of the beam-5 translation's score file, or '-'."""
     score = run / "test2016.beam5.de.score"
     if not score.exists():
         return "-"
-    match = re.search(r"= ([0-9.]+) ", score.read_text(encoding="utf-8"))
+    match = re.search(pattern, score.read_text(encoding="utf-8"))
     return match.group(1) if match else "-"
 
 
@@ -56,7 +57,8 @@ def row(run: Path) -> tuple[str, ...]:
         str(valids[-1]["epoch"]) if valids else "0", str(valids[-1]["update"]) if valids else "0",
         f"{statistics.median(speeds):,.0f}" if speeds else "-",
         f"{min(v['valid_loss'] for v in valids):.3f}" if valids else "-",
-        bleu(run), bench(run, 5), bench(run, 1),
+        from_score(run, r"= ([0-9.]+) "), from_score(run, r"ratio = ([0-9.]+)"),
+        bench(run, 5), bench(run, 1),
     )
 
 

@@ -39,7 +39,7 @@ def fake_run(path: Path, *, bench: bool) -> Path:
     ]
     (path / "train.log.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
     (path / "test2016.beam5.de.score").write_text(
-        "BLEU|nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0 = 31.25 60.0/37.0/25.0/17.0 (BP = 1.000)\n")
+        "BLEU|nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0 = 31.25 60.0/37.0/25.0/17.0 (BP = 1.000 ratio = 1.012 hyp_len = 12208 ref_len = 12063)\n")
     if bench:
         (path / "bench_translate.beam5.json").write_text(json.dumps({"sentences_per_s": 187.46}))
     return path
@@ -51,7 +51,7 @@ def test_rows_read_speed_progress_bleu_and_translation_speed(tmp_path: Path, mon
     assert dict(zip(table.COLUMNS, row)) == {
         "model": "lstm", "preset": "lstm_small", "params": "1.5 M", "epochs": "2", "updates": "240",
         "train tok/s": "2,000", "best valid loss": "4.250", "BLEU (beam 5)": "31.25",
-        "beam 5 sent/s": "187.5", "greedy sent/s": "-",
+        "length ratio": "1.012", "beam 5 sent/s": "187.5", "greedy sent/s": "-",
     }
 
 
