@@ -66,7 +66,6 @@ from nmt.models.base import Seq2SeqModel
 from nmt.modules.learned_positions import LearnedPositionalEmbedding
 from nmt.modules.qrnn import POOLINGS, QRNN, QRNNLayer, input_sizes
 
-
 DECODER_ATTENTION = ("last", "all")  # the paper's (§3.3) | every decoder layer attends
 
 
