@@ -29,6 +29,7 @@ from sacrebleu.metrics import BLEU
 from nmt.data.dataset import ParallelDataset
 from nmt.data.dictionary import PAD_ID
 from nmt.data.text import read_lines
+from nmt.errors import NmtError
 from nmt.inference import load_model
 from nmt.search import SearchConfig, search
 from nmt.translation import Translator
@@ -58,13 +59,23 @@ def teacher_forced_losses(model, data_dir: str, batch_size: int = 50) -> tuple[f
 
 
 def spearman(xs: list[int]) -> float | None:
-    """Spearman correlation between 0..n-1 and xs (None for fewer than 2 steps or a constant xs)."""
+    """Spearman correlation between 0..n-1 and xs, tied values sharing their mean rank (None for
+    fewer than 2 steps or a constant xs)."""
     n = len(xs)
     if n < 2 or len(set(xs)) == 1:
         return None
-    ranks = torch.tensor(xs, dtype=torch.float64).argsort().argsort().double()
-    steps = torch.arange(n, dtype=torch.float64)
-    return float(torch.corrcoef(torch.stack([steps, ranks]))[0, 1])
+    order = sorted(range(n), key=xs.__getitem__)
+    ranks = [0.0] * n
+    start = 0
+    while start < n:  # a run of equal values gets the mean of its positions in sorted order
+        end = start
+        while end + 1 < n and xs[order[end + 1]] == xs[order[start]]:
+            end += 1
+        for k in range(start, end + 1):
+            ranks[order[k]] = (start + end) / 2
+        start = end + 1
+    pair = torch.tensor([list(range(n)), ranks], dtype=torch.float64)  # (2, n)
+    return float(torch.corrcoef(pair)[0, 1])
 
 
 def attention_measures(best: list, sources: list) -> dict:
@@ -78,11 +89,11 @@ def attention_measures(best: list, sources: list) -> dict:
             continue
         p = att / att.sum(-1, keepdim=True).clamp_min(1e-9)
         entropies.append(float(-(p * p.clamp_min(1e-9).log()).sum(-1).mean()))
-        best = att.argmax(-1).tolist()
-        rho = spearman(best)
+        peaks = att.argmax(-1).tolist()  # the most-attended source piece of each target step
+        rho = spearman(peaks)
         if rho is not None:
             monotone.append(rho)
-        coverage.append(len(set(best)) / len(src.pieces))
+        coverage.append(len(set(peaks)) / len(src.pieces))
     mean = lambda v: round(sum(v) / len(v), 4) if v else None  # noqa: E731
     return {"attn_entropy": mean(entropies), "attn_monotone": mean(monotone),
             "attn_coverage": mean(coverage)}
@@ -127,9 +138,15 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    loaded = load_model(args.checkpoint)
-    full, steps = teacher_forced_losses(loaded.model, args.data)
-    lines, refs = list(read_lines(args.src)), list(read_lines(args.ref))
+    try:
+        lines, refs = list(read_lines(args.src)), list(read_lines(args.ref))
+        if len(lines) != len(refs):
+            raise NmtError(f"{args.src} has {len(lines)} lines but {args.ref} has {len(refs)}")
+        loaded = load_model(args.checkpoint)
+        full, steps = teacher_forced_losses(loaded.model, args.data)
+    except NmtError as e:
+        print(f"diagnose.py: {e}", file=sys.stderr)
+        return 2
     report = {"checkpoint": args.checkpoint, "loss_full": round(full, 5), "loss_steps": round(steps, 5),
               "ppl": round(math.exp(full), 2)}
     for name, beam in (("greedy", 1), ("beam5", 5)):

@@ -175,7 +175,8 @@ class QRNNState:
     attn: Tensor | None = None
 
 
-def token_embedding(num_embeddings: int, dim: int, pad_id: int, scaled: bool = False) -> nn.Embedding:
+def token_embedding(num_embeddings: int, dim: int, pad_id: int,
+                    scaled: bool = False) -> nn.Embedding:
     """An embedding table ~ U(−0.1, 0.1), or ~ N(0, 1/dim) when ``scaled``, with a zero pad row."""
     m = nn.Embedding(num_embeddings, dim, padding_idx=pad_id)
     if scaled:
@@ -349,9 +350,10 @@ class QRNNModel(Seq2SeqModel[QRNNEncoderOut, QRNNState]):
         super().__init__()
         cfg.validate()
         self.cfg = cfg
-        src_embed = token_embedding(cfg.src_vocab_size, cfg.embed_dim, cfg.pad_id, cfg.scale_embeddings)
+        scaled = cfg.scale_embeddings
+        src_embed = token_embedding(cfg.src_vocab_size, cfg.embed_dim, cfg.pad_id, scaled)
         tgt_embed = (src_embed if cfg.share_embeddings else
-                     token_embedding(cfg.tgt_vocab_size, cfg.embed_dim, cfg.pad_id, cfg.scale_embeddings))
+                     token_embedding(cfg.tgt_vocab_size, cfg.embed_dim, cfg.pad_id, scaled))
         self.encoder = QRNNEncoder(cfg, src_embed)
         final_sizes = [self.encoder.qrnn.output_size] * cfg.layers
         self.decoder = QRNNDecoder(cfg, tgt_embed, final_sizes)

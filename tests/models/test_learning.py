@@ -21,6 +21,7 @@ from nmt.models.lstm import LSTMConfig
 from nmt.models.qrnn import QRNNConfig
 from nmt.models.tcn import TCNConfig
 from nmt.registry import build_model
+from tests.models.contract_helpers import step_by_step
 
 SYMBOLS = 8  # ids 4 .. 11
 VOCAB = 4 + SYMBOLS
@@ -129,12 +130,7 @@ def test_a_trained_model_decodes_step_by_step_as_it_scores(name, trained):
     src, lens, tgt_in, tgt_out = reverse_batch(torch.Generator().manual_seed(7), 16)
     with torch.no_grad():
         full = model.log_probs(model(src, lens, tgt_in))
-        enc = model.encode(src, lens)
-        state, steps = model.init_state(enc), []
-        for t in range(tgt_in.size(1)):
-            lp, state = model.decode_step(tgt_in[:, t], state, enc)
-            steps.append(lp)
-    steps = torch.stack(steps, dim=1)
+        steps, _ = step_by_step(model, src, lens, tgt_in)
     real = tgt_out.ne(PAD_ID)
     torch.testing.assert_close(steps[real], full[real], atol=1e-4, rtol=1e-4)
     nll_full = -full.gather(-1, tgt_out.unsqueeze(-1)).squeeze(-1)[real].mean()

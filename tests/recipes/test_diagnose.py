@@ -29,3 +29,20 @@ def test_attention_measures_tell_a_diagonal_from_a_parked_attention():
     assert good == {"attn_entropy": 0.0, "attn_monotone": 1.0, "attn_coverage": 1.0}
     assert bad["attn_monotone"] is None and bad["attn_coverage"] == 0.25
     assert diagnose.attention_measures([([], None)], [src])["attn_entropy"] is None
+
+
+def test_ties_share_their_mean_rank():
+    # ranks of [0, 0, 1, 2] are [0.5, 0.5, 2, 3]: correlation with 0..3 is 0.9486..., not 1
+    assert abs(diagnose.spearman([0, 0, 1, 2]) - 0.9486832980505138) < 1e-12
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
+    src, ref = tmp_path / "src", tmp_path / "ref"
+    src.write_text("a\nb\n")
+    ref.write_text("a\n")
+    args = ["--checkpoint", str(tmp_path / "none.safetensors"), "--data", str(tmp_path)]
+    assert diagnose.main(args + ["--src", str(src), "--ref", str(ref)]) == 2
+    assert "has 2 lines but" in capsys.readouterr().err
+    assert diagnose.main(args + ["--src", str(src), "--ref", str(src)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("diagnose.py:") and "none.safetensors" in err and "\n" not in err
