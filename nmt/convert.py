@@ -10,13 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from nmt import registry
+from nmt.checkpoint import Checkpoint, save_checkpoint
 from nmt.data.dictionary import Dictionary
 from nmt.data.pipeline import Pipeline, make_spec
 from nmt.data.text import require_file
 from nmt.data.tokenizer import TextSteps
 from nmt.errors import NmtError
 from nmt.models.fairseq_import import read_fairseq_checkpoint
-from nmt.training.checkpoint import Checkpoint, save_checkpoint
 
 
 def fairseq_pipeline(dict_dir: Path, src: str, tgt: str, bpe_codes: Path | None,

@@ -8,11 +8,11 @@ from pathlib import Path
 import torch
 
 from nmt import registry
+from nmt.checkpoint import load_checkpoint
 from nmt.data.pipeline import Pipeline
 from nmt.errors import NmtError
 from nmt.models.base import Seq2SeqModel
 from nmt.modules.weight_norm import fold_weight_norm
-from nmt.training.checkpoint import load_checkpoint
 
 
 @dataclass

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from nmt.checkpoint import save_checkpoint
+from nmt.checkpoint.average import average_checkpoints, last_checkpoints
 from nmt.errors import NmtError
-from nmt.training.average import average_checkpoints, last_checkpoints
-from nmt.training.checkpoint import save_checkpoint
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

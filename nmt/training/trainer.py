@@ -24,6 +24,7 @@ import torch
 from tqdm import tqdm
 
 from nmt import registry
+from nmt.checkpoint import Checkpoint, files, load_checkpoint, save_checkpoint
 from nmt.config import dump_yaml, to_dict
 from nmt.data.batching import BatchIterator
 from nmt.data.dataset import Batch, ParallelDataset
@@ -31,8 +32,6 @@ from nmt.data.pipeline import Pipeline
 from nmt.errors import NmtError
 from nmt.scoring import corpus_scores
 from nmt.search import SearchConfig, search
-from nmt.training import checkpoint_files as files
-from nmt.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from nmt.training.distributed import World
 from nmt.training.loss import label_smoothed_nll, perplexity
 from nmt.training.optim import build_optimizer

@@ -5,8 +5,7 @@ import sys
 
 import torch
 
-from nmt.training import checkpoint_files as files
-from nmt.training.checkpoint import load_checkpoint
+from nmt.checkpoint import files, load_checkpoint
 from tests.training.test_fault_tolerance import TINY
 from tests.training.test_trainer import data_dir  # noqa: F401 (fixture)
 

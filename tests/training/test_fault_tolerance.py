@@ -11,9 +11,8 @@ import time
 import pytest
 import torch
 
+from nmt.checkpoint import files, load_checkpoint
 from nmt.errors import NmtError
-from nmt.training import checkpoint_files as files
-from nmt.training.checkpoint import load_checkpoint
 from nmt.training.trainer import Trainer
 from tests.training.test_trainer import data_dir, tiny_cfg  # noqa: F401 (fixture)
 
@@ -100,8 +99,8 @@ def test_oom_is_a_clear_message(data_dir, tmp_path, monkeypatch):  # noqa: F811
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_kill_during_checkpoint_write_leaves_previous_file(tmp_path):
     """A writer killed in the middle of save_checkpoint leaves the old file readable."""
-    from nmt.training.checkpoint import Checkpoint, save_checkpoint
-    from tests.training.test_checkpoint import tiny_model
+    from nmt.checkpoint import Checkpoint, save_checkpoint
+    from tests.checkpoint.test_checkpoint import tiny_model
 
     path = tmp_path / "checkpoint_last.safetensors"
     save_checkpoint(path, Checkpoint(meta={"progress": {"update": 1}}, model=tiny_model().state_dict()))

@@ -8,11 +8,10 @@ import pytest
 import torch
 
 from nmt import registry
+from nmt.checkpoint import files, load_checkpoint
 from nmt.cli.main import main
 from nmt.config import merge
 from nmt.data.preprocess import PreprocessOptions, preprocess
-from nmt.training import checkpoint_files as files
-from nmt.training.checkpoint import load_checkpoint
 from nmt.training.options import TrainConfig
 from nmt.training.trainer import Trainer
 

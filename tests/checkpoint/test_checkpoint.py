@@ -7,9 +7,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from nmt.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from nmt.errors import NmtError
-from nmt.models.convs2s import ConvS2S, ConvS2SConfig
-from nmt.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from nmt.models.convs2s import ConvS2SConfig, ConvS2SModel
 
 
 def tiny_model(**kw):
@@ -17,7 +17,7 @@ def tiny_model(**kw):
                         encoder_layers=[{"channels": 8, "kernel": 3, "repeat": 2}],
                         decoder_layers=[{"channels": 8, "kernel": 3, "repeat": 2}],
                         decoder_out_embed_dim=8, tie_output=True, **kw)
-    return ConvS2S(cfg)
+    return ConvS2SModel(cfg)
 
 
 def test_round_trip_with_tied_weights_optimizer_assets_and_rng(tmp_path):

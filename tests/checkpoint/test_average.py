@@ -1,9 +1,9 @@
 import pytest
 import torch
 
+from nmt.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from nmt.cli.main import main
-from nmt.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from tests.training.test_checkpoint import tiny_model
+from tests.checkpoint.test_checkpoint import tiny_model
 
 
 def write(path, model, **meta):

@@ -12,6 +12,8 @@ from pathlib import Path
 SUFFIX = ".safetensors"
 LAST = "checkpoint_last" + SUFFIX
 BEST = "checkpoint_best" + SUFFIX
+# The update number an epoch checkpoint sorts under: after every update checkpoint of its epoch.
+END_OF_EPOCH = 1 << 62
 _NUMBERED = re.compile(r"^checkpoint(\d+)\.safetensors$|^checkpoint_(\d+)_(\d+)\.safetensors$")
 
 
@@ -31,11 +33,16 @@ def numbered(save_dir: Path) -> list[tuple[tuple[int, int], Path]]:
         if m is None:
             continue
         if m.group(1) is not None:
-            key = (int(m.group(1)), 1 << 62)  # an epoch checkpoint is the end of its epoch
+            key = (int(m.group(1)), END_OF_EPOCH)
         else:
             key = (int(m.group(2)), int(m.group(3)))
         found.append((key, path))
     return sorted(found)
+
+
+def is_epoch_checkpoint(key: tuple[int, int]) -> bool:
+    """Whether a sort key from :func:`numbered` is an epoch checkpoint's (not an update one's)."""
+    return key[1] == END_OF_EPOCH
 
 
 def prune(save_dir: Path, keep_last: int) -> None:

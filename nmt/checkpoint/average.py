@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nmt.checkpoint import Checkpoint, files, load_checkpoint
 from nmt.errors import NmtError
-from nmt.training.checkpoint import Checkpoint, load_checkpoint
 
 
 def average_checkpoints(paths: list[str | Path]) -> Checkpoint:
@@ -33,9 +33,8 @@ def average_checkpoints(paths: list[str | Path]) -> Checkpoint:
 
 def last_checkpoints(save_dir: str | Path, n: int, by_updates: bool = False) -> list[Path]:
     """The newest ``n`` epoch checkpoints (or update checkpoints) of a save directory."""
-    from nmt.training import checkpoint_files as files
-
-    found = [p for (epoch, update), p in files.numbered(Path(save_dir)) if (update < (1 << 62)) == by_updates]
+    found = [p for key, p in files.numbered(Path(save_dir))
+             if files.is_epoch_checkpoint(key) != by_updates]
     if len(found) < n:
         raise NmtError(f"{save_dir} has {len(found)} such checkpoints, fewer than {n}")
     return found[-n:]
