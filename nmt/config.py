@@ -1,6 +1,7 @@
-"""Typed configuration: dataclasses, YAML, ``--set a.b=c`` overrides.
+"""Typed configuration: dataclasses, YAML, ``--set a.b=c`` overrides, and their precedence.
 
-Precedence is fixed: preset (a function returning a dataclass) < recipe YAML < ``--set``.
+Precedence is fixed (:func:`resolve_train_config`): preset (a function returning a dataclass) <
+recipe YAML < overrides (the fairseq-named flags of ``nmt train``, then ``--set``).
 Merging is by field name into the existing dataclass, recursively; an unknown key is an error that
 names the closest valid key. Values from ``--set`` are parsed as YAML scalars/lists
 (``--set optim.lr=0.1``, ``--set model.encoder_layers='[{channels: 256, kernel: 3, repeat: 4}]'``).
@@ -12,12 +13,15 @@ import dataclasses
 import difflib
 import types
 import typing
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from nmt import registry
 from nmt.errors import NmtError
+from nmt.training.options import TrainConfig
 
 
 def _unknown_key(key: str, valid: list[str], where: str) -> NmtError:
@@ -114,3 +118,18 @@ def to_dict(obj: Any) -> dict:
 
 def dump_yaml(obj: Any) -> str:
     return yaml.safe_dump(to_dict(obj), sort_keys=False, allow_unicode=True)
+
+
+def resolve_train_config(arch: str | None, recipe: str | Path | None,
+                         overrides: Iterable[str] = ()) -> TrainConfig:
+    """The training config: preset ``arch`` (or the recipe's ``arch:``) < recipe YAML <
+    ``overrides`` (``key=value`` strings as ``--set`` takes them, applied in order)."""
+    values = load_yaml(recipe) if recipe else {}
+    arch = arch or values.get("arch")
+    if not arch:
+        raise NmtError("no architecture: give --arch NAME or `arch:` in the --config YAML")
+    cfg = TrainConfig(arch=arch, model=registry.preset(arch))
+    cfg = merge(cfg, {k: v for k, v in values.items() if k != "arch"})
+    for item in overrides:
+        cfg = merge(cfg, parse_override(item))
+    return cfg

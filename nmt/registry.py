@@ -9,19 +9,22 @@ Vocabulary sizes are left at 0 in presets: the trainer fills them in from the da
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, fields, replace
+from dataclasses import MISSING, asdict, fields, is_dataclass
 
 from nmt.errors import NmtError
-from nmt.models import char_qrnn, dilated_rnn, lstm, qrnn, tcn
+from nmt.models import char_qrnn, convs2s, dilated_rnn, lstm, qrnn, tcn
 from nmt.models.base import Seq2SeqModel
-from nmt.models.convs2s import ConvS2S, ConvS2SConfig
+
+# Any family's model config (what `TrainConfig.model` holds).
+ModelConfig = (convs2s.ConvS2SConfig | lstm.LSTMConfig | qrnn.QRNNConfig | tcn.TCNConfig
+               | dilated_rnn.DilatedRNNConfig)
 
 # family name -> (config class, model class)
 FAMILIES: dict[str, tuple[type, type[Seq2SeqModel]]] = {
-    "convs2s": (ConvS2SConfig, ConvS2S),
+    "convs2s": (convs2s.ConvS2SConfig, convs2s.ConvS2SModel),
     "lstm": (lstm.LSTMConfig, lstm.LSTMModel),
     "qrnn": (qrnn.QRNNConfig, qrnn.QRNNModel),
-    "tcn": (tcn.TCNConfig, tcn.TCN),
+    "tcn": (tcn.TCNConfig, tcn.TCNModel),
     "dilated_rnn": (dilated_rnn.DilatedRNNConfig, dilated_rnn.DilatedRNNModel),
 }
 
@@ -60,11 +63,26 @@ def config_from_dict(family: str, values: dict) -> object:
     if family not in FAMILIES:
         raise NmtError(f"unknown model family {family!r} (checkpoint from a newer nmt?)")
     cfg_cls = FAMILIES[family][0]
-    known = {f.name for f in fields(cfg_cls)}
-    unknown = set(values) - known
+    if hasattr(cfg_cls, "upgrade"):  # a family whose stored form changed: old forms upgrade
+        values = cfg_cls.upgrade(values)
+    return _from_dict(cfg_cls, values)
+
+
+def _from_dict(cls: type, values: dict) -> object:
+    """``cls(**values)`` with nested config dataclasses (e.g. the Dilated RNN's decoder) rebuilt."""
+    unknown = set(values) - {f.name for f in fields(cls)}
     if unknown:
         raise NmtError(f"model config has unknown keys {sorted(unknown)} (checkpoint from a newer nmt?)")
-    return cfg_cls(**values)
+    kwargs = {}
+    for f in fields(cls):
+        if f.name not in values:
+            continue
+        value = values[f.name]
+        default = f.default_factory() if f.default_factory is not MISSING else None
+        if is_dataclass(default) and isinstance(value, dict):
+            value = _from_dict(type(default), value)
+        kwargs[f.name] = value
+    return cls(**kwargs)
 
 
 def config_to_dict(cfg: object) -> dict:
@@ -78,62 +96,8 @@ def build_model(cfg: object) -> Seq2SeqModel:
     return model_cls(cfg)
 
 
-# -- ConvS2S (Gehring et al. 2017) ------------------------------------------------------------
+# -- every family's presets live next to its model ---------------------------------------------
 
-
-def _stack(*blocks: tuple[int, int, int]) -> list[dict]:
-    """Layer stacks as data: (channels, kernel, repeat) triples."""
-    return [{"channels": c, "kernel": k, "repeat": r} for c, k, r in blocks]
-
-
-@register
-def convs2s_iwslt_de_en() -> ConvS2SConfig:
-    """ConvS2S at fairseq's fconv_iwslt_de_en size: embed 256, encoder 4 x (256, k3), decoder 3 x (256, k3)."""
-    return ConvS2SConfig(
-        encoder_embed_dim=256, encoder_layers=_stack((256, 3, 4)),
-        decoder_embed_dim=256, decoder_layers=_stack((256, 3, 3)),
-        decoder_out_embed_dim=256, dropout=0.2,
-    )
-
-
-@register
-def convs2s_small() -> ConvS2SConfig:
-    """ConvS2S for Multi30k on a CPU: the IWSLT size with the output layer tied to the target embedding."""
-    return replace(convs2s_iwslt_de_en(), tie_output=True)
-
-
-@register
-def convs2s_wmt14_en_de() -> ConvS2SConfig:
-    """ConvS2S WMT'14 En-De as the paper's text says: 15+15 layers, 10 x 512, 3 x 768, 2 x (2048, k1); embed 512."""
-    layers = _stack((512, 3, 10), (768, 3, 3), (2048, 1, 2))
-    return ConvS2SConfig(
-        encoder_embed_dim=512, encoder_layers=layers, decoder_embed_dim=512,
-        decoder_layers=[dict(b) for b in layers], decoder_out_embed_dim=512, dropout=0.2,
-    )
-
-
-@register
-def convs2s_wmt14_en_fr() -> ConvS2SConfig:
-    """ConvS2S WMT'14 En-Fr (paper §5.1 read as 15 layers): 6 x 512, 4 x 768, 3 x 1024, (2048, k1), (4096, k1); embed 512."""
-    layers = _stack((512, 3, 6), (768, 3, 4), (1024, 3, 3), (2048, 1, 1), (4096, 1, 1))
-    return ConvS2SConfig(
-        encoder_embed_dim=512, encoder_layers=layers, decoder_embed_dim=512,
-        decoder_layers=[dict(b) for b in layers], decoder_out_embed_dim=512, dropout=0.1,
-    )
-
-
-@register
-def convs2s_wmt16_en_ro() -> ConvS2SConfig:
-    """ConvS2S WMT'16 En-Ro (paper §5.1): 20+20 layers of (512, k3), embed 512."""
-    layers = _stack((512, 3, 20))
-    return ConvS2SConfig(
-        encoder_embed_dim=512, encoder_layers=layers, decoder_embed_dim=512,
-        decoder_layers=[dict(b) for b in layers], decoder_out_embed_dim=512, dropout=0.2,
-    )
-
-
-# -- the other families: presets live next to their models -------------------------------------
-
-for _module in (lstm, qrnn, char_qrnn, tcn, dilated_rnn):
+for _module in (convs2s, lstm, qrnn, char_qrnn, tcn, dilated_rnn):
     for _preset in _module.PRESETS:
         register(_preset)

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from nmt import registry
-from nmt.config import load_yaml, merge, parse_override
+from nmt.config import resolve_train_config
 from nmt.errors import NmtError
 from nmt.training import distributed
 from nmt.training.options import TrainConfig
@@ -54,22 +54,12 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
-    """Preset < YAML < flags < --set."""
-    recipe = load_yaml(args.config) if args.config else {}
-    arch = args.arch or recipe.get("arch")
-    if not arch:
-        raise NmtError("no architecture: give --arch NAME or `arch:` in the --config YAML")
-    cfg = TrainConfig(arch=arch, model=registry.preset(arch))
-    cfg = merge(cfg, {k: v for k, v in recipe.items() if k != "arch"})
-    for flag, (key, _) in FLAGS.items():
-        value = getattr(args, flag)
-        if value is not None:
-            cfg = merge(cfg, parse_override(f"{key}={value}"))
+    """Preset < YAML < flags < --set (see :func:`nmt.config.resolve_train_config`)."""
+    overrides = [f"{key}={getattr(args, flag)}" for flag, (key, _) in FLAGS.items()
+                 if getattr(args, flag) is not None]
     if args.save_optimizer_state is False:
-        cfg = merge(cfg, {"save_optimizer_state": False})
-    for item in args.set:
-        cfg = merge(cfg, parse_override(item))
-    return cfg
+        overrides.append("save_optimizer_state=false")
+    return resolve_train_config(args.arch, args.config, [*overrides, *args.set])
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,8 +14,7 @@ with the conv, its residual projection and its attention grouped per layer:
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from torch import Tensor, nn
@@ -23,13 +22,16 @@ from torch import Tensor, nn
 from nmt.data.dictionary import PAD_ID
 from nmt.errors import NmtError
 from nmt.models.base import Seq2SeqModel
+from nmt.modules.embeddings import normal_embedding, position_embedding
 from nmt.modules.glu_conv import GLUConv1d
 from nmt.modules.grad_multiply import grad_multiply
-from nmt.modules.learned_positions import LearnedPositionalEmbedding
-from nmt.modules.multistep_attention import MultiStepAttention, source_length_scale
+from nmt.modules.multistep_attention import (
+    SQRT_HALF,
+    AttentionSource,
+    MultiStepAttention,
+    source_length_scale,
+)
 from nmt.modules.weight_norm import wn_linear
-
-SQRT_HALF = math.sqrt(0.5)
 
 
 class LayerSpec(NamedTuple):
@@ -150,18 +152,8 @@ class ConvS2SConfig:
         self.encoder_specs()
 
 
-@dataclass
-class ConvS2SEncoderOut:
-    """What the decoder reads from the source.
-
-    z:        (B, S, D) encoder outputs, 0 at source pads (the attention keys)
-    ze:       (B, S, D) (z + e)·√½ with e the source embeddings (the attention values)
-    pad_mask: (B, S) bool, True at source pads
-    """
-
-    z: Tensor
-    ze: Tensor
-    pad_mask: Tensor
+# What the decoder reads from the source: z, (z + e)·√½ and the pad mask.
+ConvS2SEncoderOut = AttentionSource
 
 
 @dataclass
@@ -176,21 +168,6 @@ class ConvS2SState:
     windows: list[Tensor]
     step: int = 0
     attn: Tensor | None = None
-
-
-def token_embedding(num_embeddings: int, dim: int, pad_id: int) -> nn.Embedding:
-    """An embedding table ~ N(0, 0.1) with a zero pad row (paper §3.1 and appendix)."""
-    m = nn.Embedding(num_embeddings, dim, padding_idx=pad_id)
-    nn.init.normal_(m.weight, mean=0.0, std=0.1)
-    nn.init.zeros_(m.weight[pad_id])
-    return m
-
-
-def position_embedding(num_positions: int, dim: int, pad_id: int) -> LearnedPositionalEmbedding:
-    m = LearnedPositionalEmbedding(num_positions, dim, pad_id)
-    nn.init.normal_(m.weight, mean=0.0, std=0.1)
-    nn.init.zeros_(m.weight[pad_id])
-    return m
 
 
 class ConvS2SLayer(nn.Module):
@@ -330,7 +307,7 @@ class ConvS2SDecoder(nn.Module):
         return self.fc3(self.dropout(self.fc2(x)))
 
 
-class ConvS2S(Seq2SeqModel[ConvS2SEncoderOut, ConvS2SState]):
+class ConvS2SModel(Seq2SeqModel[ConvS2SEncoderOut, ConvS2SState]):
     """The full model. Gradients flowing into the encoder output z are scaled by
     1/(2·#attention layers) (§3.4); the source embeddings keep their gradient through (z + e)."""
 
@@ -338,9 +315,9 @@ class ConvS2S(Seq2SeqModel[ConvS2SEncoderOut, ConvS2SState]):
         super().__init__()
         cfg.validate()
         self.cfg = cfg
-        src_embed = token_embedding(cfg.src_vocab_size, cfg.encoder_embed_dim, cfg.pad_id)
+        src_embed = normal_embedding(cfg.src_vocab_size, cfg.encoder_embed_dim, cfg.pad_id)
         tgt_embed = (src_embed if cfg.share_embeddings else
-                     token_embedding(cfg.tgt_vocab_size, cfg.decoder_embed_dim, cfg.pad_id))
+                     normal_embedding(cfg.tgt_vocab_size, cfg.decoder_embed_dim, cfg.pad_id))
         self.encoder = ConvS2SEncoder(cfg, src_embed)
         self.decoder = ConvS2SDecoder(cfg, tgt_embed)
         n = self.decoder.num_attention_layers
@@ -368,3 +345,57 @@ class ConvS2S(Seq2SeqModel[ConvS2SEncoderOut, ConvS2SState]):
     def max_positions(self) -> tuple[int, int]:
         return (self.encoder.embed_positions.max_positions,
                 self.decoder.embed_positions.max_positions)
+
+
+# -- presets ------------------------------------------------------------------------------------
+# Vocabulary sizes stay 0: the trainer fills them in from the data directory.
+
+
+def _stack(*blocks: tuple[int, int, int]) -> list[dict]:
+    """Layer stacks as data: (channels, kernel, repeat) triples."""
+    return [{"channels": c, "kernel": k, "repeat": r} for c, k, r in blocks]
+
+
+def convs2s_iwslt_de_en() -> ConvS2SConfig:
+    """ConvS2S at fairseq's fconv_iwslt_de_en size: embed 256, encoder 4 x (256, k3), decoder 3 x (256, k3)."""
+    return ConvS2SConfig(
+        encoder_embed_dim=256, encoder_layers=_stack((256, 3, 4)),
+        decoder_embed_dim=256, decoder_layers=_stack((256, 3, 3)),
+        decoder_out_embed_dim=256, dropout=0.2,
+    )
+
+
+def convs2s_small() -> ConvS2SConfig:
+    """ConvS2S for Multi30k on a CPU: the IWSLT size with the output layer tied to the target embedding."""
+    return replace(convs2s_iwslt_de_en(), tie_output=True)
+
+
+def convs2s_wmt14_en_de() -> ConvS2SConfig:
+    """ConvS2S WMT'14 En-De as the paper's text says: 15+15 layers, 10 x 512, 3 x 768, 2 x (2048, k1); embed 512."""
+    layers = _stack((512, 3, 10), (768, 3, 3), (2048, 1, 2))
+    return ConvS2SConfig(
+        encoder_embed_dim=512, encoder_layers=layers, decoder_embed_dim=512,
+        decoder_layers=[dict(b) for b in layers], decoder_out_embed_dim=512, dropout=0.2,
+    )
+
+
+def convs2s_wmt14_en_fr() -> ConvS2SConfig:
+    """ConvS2S WMT'14 En-Fr (paper §5.1 read as 15 layers): 6 x 512, 4 x 768, 3 x 1024, (2048, k1), (4096, k1); embed 512."""
+    layers = _stack((512, 3, 6), (768, 3, 4), (1024, 3, 3), (2048, 1, 1), (4096, 1, 1))
+    return ConvS2SConfig(
+        encoder_embed_dim=512, encoder_layers=layers, decoder_embed_dim=512,
+        decoder_layers=[dict(b) for b in layers], decoder_out_embed_dim=512, dropout=0.1,
+    )
+
+
+def convs2s_wmt16_en_ro() -> ConvS2SConfig:
+    """ConvS2S WMT'16 En-Ro (paper §5.1): 20+20 layers of (512, k3), embed 512."""
+    layers = _stack((512, 3, 20))
+    return ConvS2SConfig(
+        encoder_embed_dim=512, encoder_layers=layers, decoder_embed_dim=512,
+        decoder_layers=[dict(b) for b in layers], decoder_out_embed_dim=512, dropout=0.2,
+    )
+
+
+PRESETS = [convs2s_iwslt_de_en, convs2s_small, convs2s_wmt14_en_de, convs2s_wmt14_en_fr,
+           convs2s_wmt16_en_ro]

@@ -21,8 +21,8 @@ the same way and reverses back. Outputs at pads are 0. So padding never changes 
 packing is needed and every call takes the fused path.
 
 **Encoder-decoder.** Token embedding -> dropout_in -> dilated layers (dropout_out between them and
-on the output) -> the LSTM attention decoder of :mod:`nmt.models.lstm` (Luong attention, input
-feeding), reused as it is, built from :meth:`DilatedRNNConfig.decoder_config`. The decoder's initial
+on the output) -> the LSTM attention decoder of :mod:`nmt.modules.luong_decoder` (Luong attention,
+input feeding), the LSTM family's, configured by the nested ``decoder``. The decoder's initial
 state: per encoder layer, its output at the last real step (forward direction) and at the first
 (backward direction), concatenated, as ``h`` (the top layer's last state has read the whole source
 through the dilation-1 layer below); ``c`` starts from 0 (through the decoder's
@@ -34,21 +34,23 @@ LSTM decoder's ``decoder.*``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import Tensor, nn
 
 from nmt.data.dictionary import PAD_ID
 from nmt.errors import NmtError
-from nmt.models.lstm import (
+from nmt.models.base import Seq2SeqModel
+from nmt.modules.embeddings import uniform_embedding
+from nmt.modules.luong_decoder import (
     INIT_SCALE,
-    AttentionLSTMDecoding,
-    LSTMConfig,
     LSTMDecoder,
     LSTMEncoderOut,
+    LSTMState,
+    LuongDecoderConfig,
 )
-from nmt.modules.rnn_attention import SCORES
+from nmt.modules.step_order import gather_steps, reverse_real_steps
 
 CELLS = ("lstm", "gru", "qrnn")
 
@@ -72,19 +74,6 @@ def deinterleave(x: Tensor, s: int, length: int) -> Tensor:
     Bs, n = x.shape[:2]
     x = x.reshape(Bs // s, s, n, *x.shape[2:]).transpose(1, 2)  # (B, n, s, …)
     return x.reshape(Bs // s, n * s, *x.shape[3:])[:, :length]
-
-
-def prefix_reversal(lens: Tensor, length: int) -> Tensor:
-    """(B, length) index reversing the first lens[b] steps of each row, the rest in place; its
-    own inverse."""
-    pos = torch.arange(length, device=lens.device).expand(lens.size(0), length)
-    last = lens.unsqueeze(1) - 1
-    return torch.where(pos <= last, last - pos, pos)
-
-
-def gather_steps(x: Tensor, index: Tensor) -> Tensor:
-    """x (B, T, C), index (B, T) -> out[b, t] = x[b, index[b, t]]."""
-    return x.gather(1, index.unsqueeze(-1).expand_as(x))
 
 
 # -- the dilated recurrent stack ----------------------------------------------------------------
@@ -139,7 +128,7 @@ class DilatedRecurrentLayer(nn.Module):
         xs, ms = interleave(x, s), interleave(mask, s)  # (B·s, n, C), (B·s, n)
         outs = [run_cell(self.directions[0], xs, ms)]
         if len(self.directions) == 2:
-            rev = prefix_reversal(ms.sum(1), ms.size(1))
+            rev = reverse_real_steps(ms)
             back = run_cell(self.directions[1], gather_steps(xs, rev), ms)
             outs.append(gather_steps(back, rev))
         out = deinterleave(torch.cat(outs, dim=-1), s, T)
@@ -181,6 +170,14 @@ class DilatedRNN(nn.Module):
 # -- the model ----------------------------------------------------------------------------------
 
 
+# The flat decoder fields of configs saved before the decoder was nested, by their nested names.
+_FLAT_DECODER_KEYS = {"decoder_embed_dim": "embed_dim", "decoder_hidden_size": "hidden_size",
+                      "decoder_layers": "layers", "decoder_out_embed_dim": "out_embed_dim",
+                      "decoder_dropout_in": "dropout_in", "decoder_dropout_out": "dropout_out",
+                      "attention": "attention", "attention_dim": "attention_dim",
+                      "input_feeding": "input_feeding"}
+
+
 @dataclass
 class DilatedRNNConfig:
     """Architecture of a Dilated RNN encoder with an LSTM attention decoder.
@@ -188,9 +185,10 @@ class DilatedRNNConfig:
     ``cell``: 'lstm' | 'gru' | 'qrnn' for every encoder layer (QRNN layers use ``qrnn_kernel``,
     ``qrnn_pooling`` and ``zoneout``). ``encoder_dilations``: one per layer, or None for
     ``1, 2, 4, …`` over ``encoder_layers``. ``encoder_hidden_size`` is per direction.
-    The ``decoder_*``, ``attention``, ``attention_dim``, ``input_feeding``, ``tie_output`` and
-    ``share_embeddings`` fields mean what they mean in :class:`nmt.models.lstm.LSTMConfig`.
-    ``max_*_positions`` only bound search.
+    ``decoder``: the LSTM attention decoder's sizes and options
+    (:class:`~nmt.modules.luong_decoder.LuongDecoderConfig`, e.g. ``--set model.decoder.layers=2``).
+    ``tie_output`` needs ``decoder.out_embed_dim == decoder.embed_dim``; ``share_embeddings`` one
+    vocabulary and equal embed dims. ``max_*_positions`` only bound search.
     """
 
     src_vocab_size: int = 0
@@ -207,19 +205,23 @@ class DilatedRNNConfig:
     qrnn_kernel: int = 2
     qrnn_pooling: str = "fo"
     zoneout: float = 0.0
-    decoder_embed_dim: int = 256
-    decoder_hidden_size: int = 256
-    decoder_layers: int = 1
-    decoder_out_embed_dim: int = 256
-    decoder_dropout_in: float = 0.1
-    decoder_dropout_out: float = 0.1
-    attention: str = "general"
-    attention_dim: int = 0
-    input_feeding: bool = True
+    decoder: LuongDecoderConfig = field(default_factory=LuongDecoderConfig)
     tie_output: bool = False
     share_embeddings: bool = False
     max_source_positions: int = 1024
     max_target_positions: int = 1024
+
+    @staticmethod
+    def upgrade(values: dict) -> dict:
+        """A stored config dict in today's form: the flat ``decoder_*`` fields of older
+        checkpoints move into ``decoder``."""
+        flat = {k: values[k] for k in _FLAT_DECODER_KEYS if k in values}
+        if not flat:
+            return values
+        rest = {k: v for k, v in values.items() if k not in flat}
+        nested = dict(rest.get("decoder") or {})
+        nested.update({_FLAT_DECODER_KEYS[k]: v for k, v in flat.items()})
+        return {**rest, "decoder": nested}
 
     def dilations(self) -> list[int]:
         if self.encoder_dilations is None:
@@ -230,24 +232,15 @@ class DilatedRNNConfig:
     def encoder_output_size(self) -> int:
         return self.encoder_hidden_size * (2 if self.encoder_bidirectional else 1)
 
-    def decoder_config(self) -> LSTMConfig:
-        """The LSTM config the decoder is built from (its encoder fields describe our encoder's
-        output width and depth, which the decoder's initial state and attention depend on)."""
-        names = ("src_vocab_size", "tgt_vocab_size", "pad_id", "encoder_embed_dim",
-                 "encoder_hidden_size", "encoder_layers", "encoder_bidirectional",
-                 "decoder_embed_dim", "decoder_hidden_size", "decoder_layers",
-                 "decoder_out_embed_dim", "decoder_dropout_in", "decoder_dropout_out",
-                 "attention", "attention_dim", "input_feeding", "tie_output", "share_embeddings",
-                 "max_source_positions", "max_target_positions")
-        return LSTMConfig(**{name: getattr(self, name) for name in names})
-
     def validate(self) -> None:
         if self.src_vocab_size < 1 or self.tgt_vocab_size < 1:
             raise NmtError("DilatedRNNConfig needs src_vocab_size and tgt_vocab_size (from the data)")
         if self.cell not in CELLS:
             raise NmtError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
-        if self.encoder_layers < 1:
-            raise NmtError(f"encoder_layers must be >= 1, got {self.encoder_layers}")
+        for name in ("encoder_embed_dim", "encoder_hidden_size", "encoder_layers",
+                     "max_source_positions", "max_target_positions"):
+            if getattr(self, name) < 1:
+                raise NmtError(f"{name} must be >= 1, got {getattr(self, name)}")
         dilations = self.dilations()
         if len(dilations) != self.encoder_layers or min(dilations) < 1:
             raise NmtError(f"encoder_dilations needs {self.encoder_layers} values >= 1 (one per "
@@ -257,9 +250,12 @@ class DilatedRNNConfig:
         for name in ("encoder_dropout_in", "encoder_dropout_out", "zoneout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise NmtError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        if self.attention not in SCORES:
-            raise NmtError(f"attention must be one of {', '.join(SCORES)}, got {self.attention!r}")
-        self.decoder_config().validate()  # sizes, decoder dropouts, attention, tying
+        self.decoder.validate(self.encoder_output_size)
+        if self.tie_output and self.decoder.out_embed_dim != self.decoder.embed_dim:
+            raise NmtError("tie_output needs decoder.out_embed_dim == decoder.embed_dim")
+        if self.share_embeddings and (self.src_vocab_size != self.tgt_vocab_size
+                                      or self.encoder_embed_dim != self.decoder.embed_dim):
+            raise NmtError("share_embeddings needs equal vocabulary sizes and embed dims")
 
 
 class DilatedRNNEncoder(nn.Module):
@@ -292,45 +288,61 @@ class DilatedRNNEncoder(nn.Module):
         return self.dropout_out(out), finals
 
 
-class DilatedRNNModel(AttentionLSTMDecoding):
+class DilatedRNNModel(Seq2SeqModel[LSTMEncoderOut, LSTMState]):
     """Dilated RNN encoder + the LSTM attention decoder (see the module docstring)."""
 
     def __init__(self, cfg: DilatedRNNConfig):
         super().__init__()
         cfg.validate()
         self.cfg = cfg
-        src_embed, tgt_embed = self.embeddings(cfg)
+        src_embed = uniform_embedding(cfg.src_vocab_size, cfg.encoder_embed_dim, cfg.pad_id)
+        tgt_embed = (src_embed if cfg.share_embeddings else
+                     uniform_embedding(cfg.tgt_vocab_size, cfg.decoder.embed_dim, cfg.pad_id))
         self.encoder = DilatedRNNEncoder(cfg, src_embed)
-        self.decoder = LSTMDecoder(cfg.decoder_config(), tgt_embed)
+        self.decoder = LSTMDecoder(cfg.decoder, tgt_embed, vocab_size=cfg.tgt_vocab_size,
+                                   source_size=cfg.encoder_output_size,
+                                   encoder_layers=cfg.encoder_layers, tie_output=cfg.tie_output)
+
+    def forward(self, src: Tensor, src_lens: Tensor, tgt_in: Tensor) -> Tensor:
+        """src (B, S), src_lens (B,) (unused: the pad mask comes from the tokens), tgt_in (B, T)
+        -> logits (B, T, V)."""
+        return self.decoder.teacher_forced(tgt_in, self.encode(src, src_lens))
 
     def encode(self, src: Tensor, src_lens: Tensor | None = None) -> LSTMEncoderOut:
         """src (B, S); ``src_lens`` is unused: the pad mask comes from the tokens."""
         out, finals = self.encoder(src)
-        keys, values = self.decoder.attention.prepare(out)
-        return LSTMEncoderOut(keys=keys, values=values, pad_mask=src.eq(self.cfg.pad_id),
-                              final_h=finals, final_c=torch.zeros_like(finals))
+        return self.decoder.encoder_out(out, src.eq(self.cfg.pad_id), finals,
+                                        torch.zeros_like(finals))
+
+    def init_state(self, enc: LSTMEncoderOut) -> LSTMState:
+        return self.decoder.initial_state(enc)
+
+    def decode_step(self, prev_tokens: Tensor, state: LSTMState,
+                    enc: LSTMEncoderOut) -> tuple[Tensor, LSTMState]:
+        logits, state = self.decoder.step(prev_tokens, state, enc)
+        return self.log_probs(logits), state
 
 
 # -- presets ------------------------------------------------------------------------------------
 
 
 def dilated_lstm_iwslt_de_en() -> DilatedRNNConfig:
-    """Dilated LSTM encoder for IWSLT'14 de-en: embed 256, 4 bidirectional layers of 2 x 256 with dilations 1, 2, 4, 8; 1-layer LSTM attention decoder of 256."""
+    """Dilated LSTM encoder for IWSLT'14 de-en: embed 256, 4 bi-LSTM layers of 2 x 256, dilations 1..8; LSTM attention decoder of 256."""
     # Our choice (Chang et al. do not translate): the lstm_wiseman_iwslt_de_en sizes with a
     # 4-layer dilated encoder, so no recurrent path is longer than T/8 steps at the top.
     return DilatedRNNConfig(
         cell="lstm", encoder_embed_dim=256, encoder_hidden_size=256, encoder_layers=4,
         encoder_bidirectional=True, encoder_dropout_in=0.1, encoder_dropout_out=0.2,
-        decoder_embed_dim=256, decoder_hidden_size=256, decoder_layers=1,
-        decoder_out_embed_dim=256, decoder_dropout_in=0.1, decoder_dropout_out=0.2,
-        attention="general")
+        decoder=LuongDecoderConfig(embed_dim=256, hidden_size=256, layers=1, out_embed_dim=256,
+                                   dropout_in=0.1, dropout_out=0.2, attention="general"))
 
 
 def dilated_rnn_small() -> DilatedRNNConfig:
-    """Dilated GRU encoder for Multi30k on a CPU: embed 256, 3 bidirectional GRU layers of 2 x 256 (dilations 1, 2, 4); LSTM attention decoder of 256; tied output."""
-    return replace(dilated_lstm_iwslt_de_en(), cell="gru", encoder_layers=3,
-                   encoder_dropout_in=0.2, encoder_dropout_out=0.2, decoder_dropout_in=0.2,
-                   decoder_dropout_out=0.2, tie_output=True)
+    """Dilated GRU encoder for Multi30k on a CPU: embed 256, 3 bi-GRU layers of 2 x 256, dilations 1, 2, 4; LSTM decoder of 256, tied."""
+    base = dilated_lstm_iwslt_de_en()
+    return replace(base, cell="gru", encoder_layers=3, encoder_dropout_in=0.2,
+                   encoder_dropout_out=0.2, tie_output=True,
+                   decoder=replace(base.decoder, dropout_in=0.2, dropout_out=0.2))
 
 
 PRESETS = [dilated_lstm_iwslt_de_en, dilated_rnn_small]

@@ -163,7 +163,7 @@ def convs2s_from_fairseq_state(state_dict: dict[str, Tensor],
                                arch: dict | argparse.Namespace) -> tuple[ConvS2SConfig, dict]:
     """fairseq ``fconv`` weights and model arguments -> (our config, our state dict).
 
-    Load the result with ``ConvS2S(config).load_state_dict(ours)`` (strict), which checks that every
+    Load the result with ``ConvS2SModel(config).load_state_dict(ours)`` (strict), which checks that every
     weight found its place.
     """
     missing = [k for k in _REQUIRED if k not in state_dict]

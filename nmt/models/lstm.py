@@ -6,18 +6,8 @@ as fairseq's ``lstm`` architecture builds it:
 - encoder: token embedding -> dropout_in -> a (bidirectional) multi-layer LSTM that never reads a
   pad (:class:`Staircase`), so padding cannot reach a real position in either direction ->
   dropout_out;
-- decoder: token embedding -> dropout_in -> [input feeding: concatenate h~_{t−1}] -> a multi-layer
-  ``nn.LSTM`` (dropout_out between layers) -> global attention of the top layer's h_t over the
-  encoder outputs, h~_t = tanh(W_c [c_t; h_t]) (:mod:`nmt.modules.rnn_attention`) -> dropout_out
-  -> [``additional_fc`` to ``decoder_out_embed_dim`` -> dropout_out] -> ``fc_out`` to the vocabulary
-  (its weight is the decoder embedding table when ``tie_output``).
-
-The decoder's initial state comes from the encoder's final states, as in fairseq's ``lstm``: decoder
-layer i starts from the final (h, c) of encoder layer i (both directions concatenated) when the
-layer counts are equal, otherwise every decoder layer starts from the top encoder layer's; a
-linear map (``encoder_hidden_proj`` / ``encoder_cell_proj``, as fairseq) projects them when the
-sizes differ. h~_0 = 0. Luong et al. start from the last encoder state of a unidirectional
-encoder, which is the same thing for their equal-sized stacks.
+- decoder: :class:`nmt.modules.luong_decoder.LSTMDecoder` (global attention, input feeding), its
+  sizes from the ``decoder_*`` fields; its initial state from the encoder's final states.
 
 Input feeding makes the decoder a loop over time; each step is one fused ``nn.LSTM`` call over all
 layers plus two batched matrix products of attention (the source side of the attention is
@@ -37,9 +27,15 @@ from torch import Tensor, nn
 from nmt.data.dictionary import PAD_ID
 from nmt.errors import NmtError
 from nmt.models.base import Seq2SeqModel
-from nmt.modules.rnn_attention import SCORES, GlobalAttention, attention_bias
-
-INIT_SCALE = 0.1  # uniform init range of every weight (Luong et al. §4.1; fairseq)
+from nmt.modules.embeddings import uniform_embedding
+from nmt.modules.luong_decoder import (
+    LSTMDecoder,
+    LSTMEncoderOut,
+    LSTMState,
+    LuongDecoderConfig,
+    uniform_lstm,
+)
+from nmt.modules.step_order import gather_steps, prefix_mask, reverse_real_steps
 
 
 @dataclass
@@ -87,101 +83,31 @@ class LSTMConfig:
     def encoder_output_size(self) -> int:
         return self.encoder_hidden_size * (2 if self.encoder_bidirectional else 1)
 
+    def decoder_config(self) -> LuongDecoderConfig:
+        """The decoder's part of this config (the ``decoder_*`` fields, attention, input feeding)."""
+        return LuongDecoderConfig(
+            embed_dim=self.decoder_embed_dim, hidden_size=self.decoder_hidden_size,
+            layers=self.decoder_layers, out_embed_dim=self.decoder_out_embed_dim,
+            dropout_in=self.decoder_dropout_in, dropout_out=self.decoder_dropout_out,
+            attention=self.attention, attention_dim=self.attention_dim,
+            input_feeding=self.input_feeding)
+
     def validate(self) -> None:
         if self.src_vocab_size < 1 or self.tgt_vocab_size < 1:
             raise NmtError("LSTMConfig needs src_vocab_size and tgt_vocab_size (from the data)")
-        sizes = ("encoder_embed_dim", "encoder_hidden_size", "encoder_layers", "decoder_embed_dim",
-                 "decoder_hidden_size", "decoder_layers", "decoder_out_embed_dim",
-                 "max_source_positions", "max_target_positions")
-        for name in sizes:
+        for name in ("encoder_embed_dim", "encoder_hidden_size", "encoder_layers",
+                     "max_source_positions", "max_target_positions"):
             if getattr(self, name) < 1:
                 raise NmtError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("encoder_dropout_in", "encoder_dropout_out", "decoder_dropout_in",
-                     "decoder_dropout_out"):
+        for name in ("encoder_dropout_in", "encoder_dropout_out"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise NmtError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        if self.attention not in SCORES:
-            raise NmtError(f"attention must be one of {', '.join(SCORES)}, got {self.attention!r}")
-        if self.attention == "dot" and self.decoder_hidden_size != self.encoder_output_size:
-            raise NmtError(f"attention 'dot' needs decoder_hidden_size == encoder output size "
-                           f"({self.encoder_output_size}); use 'general'")
+        self.decoder_config().validate(self.encoder_output_size, prefix="decoder_")
         if self.tie_output and self.decoder_out_embed_dim != self.decoder_embed_dim:
             raise NmtError("tie_output needs decoder_out_embed_dim == decoder_embed_dim")
         if self.share_embeddings and (self.src_vocab_size != self.tgt_vocab_size
                                       or self.encoder_embed_dim != self.decoder_embed_dim):
             raise NmtError("share_embeddings needs equal vocabulary sizes and embed dims")
-
-
-@dataclass
-class LSTMEncoderOut:
-    """What the decoder reads from the source (the source side of attention, precomputed).
-
-    keys:     (B, K, S) attention keys, transposed: the encoder outputs h̄_s ('dot'), W_a h̄_s
-              ('general') or the source half of the 'concat' layer
-    values:   (B, S, H_dec) W_cc h̄_s, the encoder outputs times the context half of W_c
-    pad_mask: (B, S) bool, True at source pads
-    final_h:  (B, L_enc, U) final hidden state of each encoder layer (U = hidden × directions)
-    final_c:  (B, L_enc, U) final cell state of each encoder layer
-    """
-
-    keys: Tensor
-    values: Tensor
-    pad_mask: Tensor
-    final_h: Tensor
-    final_c: Tensor
-
-
-@dataclass
-class LSTMState:
-    """Incremental decoder state.
-
-    h, c: (B, L_dec, H_dec) hidden and cell state of every decoder layer
-    feed: (B, H_dec) the previous attentional state h~_{t−1} (zeros before the first step), or
-          None without input feeding
-    attn: (B, S) attention of the last step, or None before the first step
-    """
-
-    h: Tensor
-    c: Tensor
-    feed: Tensor | None = None
-    attn: Tensor | None = None
-
-
-def uniform_lstm(input_size: int, hidden_size: int, num_layers: int,
-                 dropout: float = 0.0) -> nn.LSTM:
-    """A batch-first ``nn.LSTM`` with every weight ~ U(−0.1, 0.1)."""
-    m = nn.LSTM(input_size, hidden_size, num_layers, batch_first=True,
-                dropout=dropout if num_layers > 1 else 0.0)
-    for p in m.parameters():
-        nn.init.uniform_(p, -INIT_SCALE, INIT_SCALE)
-    return m
-
-
-def uniform_embedding(num_embeddings: int, dim: int, pad_id: int) -> nn.Embedding:
-    m = nn.Embedding(num_embeddings, dim, padding_idx=pad_id)
-    nn.init.uniform_(m.weight, -INIT_SCALE, INIT_SCALE)
-    nn.init.zeros_(m.weight[pad_id])
-    return m
-
-
-def uniform_linear(in_features: int, out_features: int, bias: bool = True) -> nn.Linear:
-    m = nn.Linear(in_features, out_features, bias=bias)
-    nn.init.uniform_(m.weight, -INIT_SCALE, INIT_SCALE)
-    if bias:
-        nn.init.uniform_(m.bias, -INIT_SCALE, INIT_SCALE)
-    return m
-
-
-def _gather_rows(x: Tensor, index: Tensor) -> Tensor:
-    """x (B, S, ...) with row b's positions permuted: out[b, i] = x[b, index[b, i]]."""
-    return x.gather(1, index.view(*index.shape, *([1] * (x.dim() - 2))).expand_as(x))
-
-
-def _reversal(lens: Tensor, length: int) -> Tensor:
-    """(B, S) index reversing the first lens[b] positions of each row, the rest in place."""
-    pos = torch.arange(length, device=lens.device).expand(lens.size(0), length)
-    last = lens.unsqueeze(1) - 1
-    return torch.where(pos <= last, last - pos, pos)
 
 
 def _source_order(pad_mask: Tensor, lens: Tensor, reverse: bool) -> Tensor | None:
@@ -193,7 +119,7 @@ def _source_order(pad_mask: Tensor, lens: Tensor, reverse: bool) -> Tensor | Non
         return None
     pos = torch.arange(length, device=pad_mask.device).expand(batch, length)
     order = (pos + lead.unsqueeze(1)) % length
-    return order.gather(1, _reversal(lens, length)) if reverse else order
+    return order.gather(1, reverse_real_steps(prefix_mask(lens, length))) if reverse else order
 
 
 class Staircase:
@@ -265,14 +191,14 @@ class LSTMEncoder(nn.Module):
         x = self.dropout_in(self.embed_tokens(src.index_select(0, rows)))  # (B, S, E)
         stairs = Staircase(lens.tolist())
         if self.bidirectional:
-            out, h, c = self._bidirectional(x, stairs, _reversal(lens.to(src.device), src.size(1)))
+            out, h, c = self._bidirectional(x, stairs, reverse_real_steps(prefix_mask(lens.to(src.device), src.size(1))))
         else:
             out, h, c = stairs(self.lstm, x)  # (B, S, H), (L, B, H)
         unsort = rows.argsort()
         out = out.index_select(0, unsort)
         if order is not None:  # back to the positions of the caller's src
             positions = torch.arange(order.size(1), device=order.device).expand_as(order)
-            out = _gather_rows(out, torch.empty_like(order).scatter_(1, order, positions))
+            out = gather_steps(out, torch.empty_like(order).scatter_(1, order, positions))
         h, c = (s.index_select(1, unsort).transpose(0, 1) for s in (h, c))
         return self.dropout_out(out), h, c
 
@@ -283,128 +209,45 @@ class LSTMEncoder(nn.Module):
             if i > 0:
                 x = self.dropout_out(x)
             out_f, h_f, c_f = stairs(fwd, x)
-            out_b, h_b, c_b = stairs(bwd, _gather_rows(x, reverse))
-            x = torch.cat((out_f, _gather_rows(out_b, reverse)), dim=2)  # (B, S, 2H)
+            out_b, h_b, c_b = stairs(bwd, gather_steps(x, reverse))
+            x = torch.cat((out_f, gather_steps(out_b, reverse)), dim=2)  # (B, S, 2H)
             final_h.append(torch.cat((h_f, h_b), dim=2))
             final_c.append(torch.cat((c_f, c_b), dim=2))
         return x, torch.cat(final_h), torch.cat(final_c)
 
 
-class LSTMDecoder(nn.Module):
-    """Embedding -> [input feeding] -> multi-layer LSTM -> global attention -> output layer."""
-
-    def __init__(self, cfg: LSTMConfig, embed_tokens: nn.Embedding):
-        super().__init__()
-        hidden, source = cfg.decoder_hidden_size, cfg.encoder_output_size
-        self.layers, self.input_feeding = cfg.decoder_layers, cfg.input_feeding
-        self.share_layers = cfg.encoder_layers == cfg.decoder_layers
-        self.embed_tokens = embed_tokens
-        self.dropout_in = nn.Dropout(cfg.decoder_dropout_in)
-        self.dropout_out = nn.Dropout(cfg.decoder_dropout_out)
-        self.encoder_hidden_proj = self.encoder_cell_proj = None
-        if source != hidden:
-            self.encoder_hidden_proj = uniform_linear(source, hidden)
-            self.encoder_cell_proj = uniform_linear(source, hidden)
-        feed = hidden if cfg.input_feeding else 0
-        self.lstm = uniform_lstm(cfg.decoder_embed_dim + feed, hidden, cfg.decoder_layers,
-                                 dropout=cfg.decoder_dropout_out)
-        self.attention = GlobalAttention(hidden, source, score=cfg.attention,
-                                         attention_dim=cfg.attention_dim or None,
-                                         init_scale=INIT_SCALE)
-        self.additional_fc = (uniform_linear(hidden, cfg.decoder_out_embed_dim)
-                              if cfg.decoder_out_embed_dim != hidden else None)
-        self.fc_out = uniform_linear(cfg.decoder_out_embed_dim, cfg.tgt_vocab_size)
-        if cfg.tie_output:
-            self.fc_out.weight = embed_tokens.weight
-            nn.init.zeros_(self.fc_out.bias)
-
-    def initial_state(self, enc: LSTMEncoderOut) -> LSTMState:
-        """Decoder layer i from encoder layer i (or from the top one), projected if need be."""
-        h, c = enc.final_h, enc.final_c  # (B, L_enc, U)
-        if not self.share_layers:
-            h, c = (s[:, -1:].expand(-1, self.layers, -1) for s in (h, c))
-        if self.encoder_hidden_proj is not None:
-            h, c = self.encoder_hidden_proj(h), self.encoder_cell_proj(c)
-        feed = h.new_zeros(h.size(0), h.size(2)) if self.input_feeding else None
-        return LSTMState(h=h, c=c, feed=feed)
-
-    def forward(self, tokens: Tensor, state: LSTMState,
-                enc: LSTMEncoderOut) -> tuple[Tensor, LSTMState]:
-        """tokens (B, T) from ``state`` on -> (h~ after dropout (B, T, H), the state after step T).
-
-        Teacher forcing and incremental decoding (T = 1) both come through here."""
-        x = self.dropout_in(self.embed_tokens(tokens))  # (B, T, E)
-        hx = (state.h.transpose(0, 1).contiguous(), state.c.transpose(0, 1).contiguous())
-        bias = attention_bias(enc.pad_mask)  # (B, 1, S)
-        if not self.input_feeding:
-            y, hx = self.lstm(x, hx)  # (B, T, H)
-            out, attn = self.attention(y, enc.keys, enc.values, bias)
-            out, feed = self.dropout_out(out), None
-        else:
-            feed, outs = state.feed.unsqueeze(1), []  # (B, 1, H)
-            for x_t in x.split(1, dim=1):  # one backward concatenation, not T zero-filled copies
-                y, hx = self.lstm(torch.cat((x_t, feed.type_as(x_t)), dim=2), hx)
-                feed, attn = self.attention(y, enc.keys, enc.values, bias)
-                feed = self.dropout_out(feed)
-                outs.append(feed)
-            out, feed = torch.cat(outs, dim=1), feed.squeeze(1)
-        h, c = (s.transpose(0, 1) for s in hx)
-        return out, LSTMState(h=h, c=c, feed=feed, attn=attn[:, -1])
-
-    def output_layer(self, x: Tensor) -> Tensor:
-        """h~ (B, T, H) -> logits (B, T, V)."""
-        if self.additional_fc is not None:
-            x = self.dropout_out(self.additional_fc(x))
-        return self.fc_out(x)
-
-
-class AttentionLSTMDecoding(Seq2SeqModel[LSTMEncoderOut, LSTMState]):
-    """The decoding half of the contract for any encoder feeding :class:`LSTMDecoder`: subclasses
-    build ``self.encoder`` and ``self.decoder`` and implement :meth:`encode`."""
-
-    decoder: LSTMDecoder
-
-    @staticmethod
-    def embeddings(cfg) -> tuple[nn.Embedding, nn.Embedding]:
-        """Source and target token tables (one table when ``cfg.share_embeddings``)."""
-        src_embed = uniform_embedding(cfg.src_vocab_size, cfg.encoder_embed_dim, cfg.pad_id)
-        tgt_embed = (src_embed if cfg.share_embeddings else
-                     uniform_embedding(cfg.tgt_vocab_size, cfg.decoder_embed_dim, cfg.pad_id))
-        return src_embed, tgt_embed
-
-    def forward(self, src: Tensor, src_lens: Tensor, tgt_in: Tensor) -> Tensor:
-        """src (B, S), src_lens (B,) with eos, tgt_in (B, T) -> logits (B, T, V)."""
-        enc = self.encode(src, src_lens)
-        out, _ = self.decoder(tgt_in, self.init_state(enc), enc)
-        return self.decoder.output_layer(out)
-
-    def init_state(self, enc: LSTMEncoderOut) -> LSTMState:
-        return self.decoder.initial_state(enc)
-
-    def decode_step(self, prev_tokens: Tensor, state: LSTMState,
-                    enc: LSTMEncoderOut) -> tuple[Tensor, LSTMState]:
-        out, state = self.decoder(prev_tokens.unsqueeze(1), state, enc)
-        return self.log_probs(self.decoder.output_layer(out).squeeze(1)), state
-
-
-class LSTMModel(AttentionLSTMDecoding):
+class LSTMModel(Seq2SeqModel[LSTMEncoderOut, LSTMState]):
     """The full model (see the module docstring)."""
 
     def __init__(self, cfg: LSTMConfig):
         super().__init__()
         cfg.validate()
         self.cfg = cfg
-        src_embed, tgt_embed = self.embeddings(cfg)
+        src_embed = uniform_embedding(cfg.src_vocab_size, cfg.encoder_embed_dim, cfg.pad_id)
+        tgt_embed = (src_embed if cfg.share_embeddings else
+                     uniform_embedding(cfg.tgt_vocab_size, cfg.decoder_embed_dim, cfg.pad_id))
         self.encoder = LSTMEncoder(cfg, src_embed)
-        self.decoder = LSTMDecoder(cfg, tgt_embed)
+        self.decoder = LSTMDecoder(cfg.decoder_config(), tgt_embed, vocab_size=cfg.tgt_vocab_size,
+                                   source_size=cfg.encoder_output_size,
+                                   encoder_layers=cfg.encoder_layers, tie_output=cfg.tie_output)
+
+    def forward(self, src: Tensor, src_lens: Tensor, tgt_in: Tensor) -> Tensor:
+        """src (B, S), src_lens (B,) with eos, tgt_in (B, T) -> logits (B, T, V)."""
+        return self.decoder.teacher_forced(tgt_in, self.encode(src, src_lens))
 
     def encode(self, src: Tensor, src_lens: Tensor | None = None) -> LSTMEncoderOut:
         if src_lens is None:
             src_lens = src.ne(self.cfg.pad_id).sum(1)
         out, h, c = self.encoder(src, src_lens)
-        keys, values = self.decoder.attention.prepare(out)
-        return LSTMEncoderOut(keys=keys, values=values, pad_mask=src.eq(self.cfg.pad_id),
-                              final_h=h, final_c=c)
+        return self.decoder.encoder_out(out, src.eq(self.cfg.pad_id), h, c)
+
+    def init_state(self, enc: LSTMEncoderOut) -> LSTMState:
+        return self.decoder.initial_state(enc)
+
+    def decode_step(self, prev_tokens: Tensor, state: LSTMState,
+                    enc: LSTMEncoderOut) -> tuple[Tensor, LSTMState]:
+        logits, state = self.decoder.step(prev_tokens, state, enc)
+        return self.log_probs(logits), state
 
 
 # -- presets ------------------------------------------------------------------------------------

@@ -63,8 +63,10 @@ from torch import Tensor, nn
 from nmt.data.dictionary import PAD_ID
 from nmt.errors import NmtError
 from nmt.models.base import Seq2SeqModel
+from nmt.modules.embeddings import normal_embedding, position_embedding, uniform_embedding
 from nmt.modules.learned_positions import LearnedPositionalEmbedding
 from nmt.modules.qrnn import POOLINGS, QRNN, QRNNLayer, input_sizes
+from nmt.modules.step_order import gather_steps, reverse_real_steps
 
 DECODER_ATTENTION = ("last", "all")  # the paper's (§3.3) | every decoder layer attends
 
@@ -178,13 +180,9 @@ class QRNNState:
 def token_embedding(num_embeddings: int, dim: int, pad_id: int,
                     scaled: bool = False) -> nn.Embedding:
     """An embedding table ~ U(−0.1, 0.1), or ~ N(0, 1/dim) when ``scaled``, with a zero pad row."""
-    m = nn.Embedding(num_embeddings, dim, padding_idx=pad_id)
     if scaled:
-        nn.init.normal_(m.weight, 0.0, dim**-0.5)
-    else:
-        nn.init.uniform_(m.weight, -0.1, 0.1)
-    nn.init.zeros_(m.weight[pad_id])
-    return m
+        return normal_embedding(num_embeddings, dim, pad_id, std=dim**-0.5)
+    return uniform_embedding(num_embeddings, dim, pad_id)
 
 
 def position_table(cfg: QRNNConfig, side: str) -> LearnedPositionalEmbedding | None:
@@ -192,20 +190,7 @@ def position_table(cfg: QRNNConfig, side: str) -> LearnedPositionalEmbedding | N
     if not cfg.positions:
         return None
     rows = cfg.max_source_positions if side == "source" else cfg.max_target_positions
-    m = LearnedPositionalEmbedding(rows, cfg.embed_dim, cfg.pad_id)
-    nn.init.normal_(m.weight, 0.0, 0.1)
-    nn.init.zeros_(m.weight[cfg.pad_id])
-    return m
-
-
-def reverse_real_tokens(mask: Tensor) -> Tensor:
-    """The index that reverses each row's real (contiguous) steps in place and leaves pads where
-    they are: mask (B, S) bool -> (B, S) long. Its own inverse."""
-    B, S = mask.shape
-    pos = torch.arange(S, device=mask.device).expand(B, S)
-    first = pos.masked_fill(~mask, S).amin(dim=1, keepdim=True)
-    last = pos.masked_fill(~mask, -1).amax(dim=1, keepdim=True)
-    return torch.where(mask, first + last - pos, pos)
+    return position_embedding(rows, cfg.embed_dim, cfg.pad_id)
 
 
 class QRNNEncoder(nn.Module):
@@ -229,7 +214,7 @@ class QRNNEncoder(nn.Module):
     def forward(self, src: Tensor) -> tuple[Tensor, Tensor, list[Tensor]]:
         """src (B, S) -> outputs (B, S, H) 0 at pads, pad mask (B, S), final states per layer."""
         mask = src.ne(self.pad_id)
-        order = reverse_real_tokens(mask) if self.reverse_source else None
+        order = reverse_real_steps(mask) if self.reverse_source else None
         tokens = src if order is None else src.gather(1, order)
         x = self.embed_tokens(tokens) * self.embed_scale
         if self.embed_positions is not None:
@@ -241,7 +226,7 @@ class QRNNEncoder(nn.Module):
         if self.attend_embeddings:  # h̃_s + e_s, ConvS2S's z + e (e is 0 at pads)
             out = out + x.masked_fill(~mask.unsqueeze(-1), 0.0)
         if order is not None:  # back to the source's order: attention is over positions as given
-            out = out.gather(1, order.unsqueeze(-1).expand_as(out))
+            out = gather_steps(out, order)
         return out, ~mask, finals
 
 

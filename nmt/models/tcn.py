@@ -14,7 +14,7 @@ as a translation model.
   embedding table when ``tie_output``). Attention is pointwise in time, so it adds nothing to the
   decoder's receptive field. As in ConvS2S, gradients into ``z`` are scaled by
   1/(2·#attention layers).
-- **Receptive field** (:meth:`TCN.receptive_field`): the decoder's output ``t`` depends on
+- **Receptive field** (:meth:`TCNModel.receptive_field`): the decoder's output ``t`` depends on
   ``tgt_in[t − H … t]`` and on no earlier token, ``H = Σ_blocks 2·(k_i − 1)·d_i`` (two
   convolutions per block); we report ``H + 1`` positions. The encoder's ``z_t`` reads the source
   from ``t − H_left`` to ``t + H_right`` (``H_left + H_right = H_enc``), also ``H_enc + 1``.
@@ -39,9 +39,14 @@ from torch import Tensor, nn
 from nmt.data.dictionary import PAD_ID
 from nmt.errors import NmtError
 from nmt.models.base import Seq2SeqModel
-from nmt.models.convs2s import SQRT_HALF, ConvS2SEncoderOut, position_embedding, token_embedding
+from nmt.modules.embeddings import normal_embedding, position_embedding
 from nmt.modules.grad_multiply import grad_multiply
-from nmt.modules.multistep_attention import MultiStepAttention, source_length_scale
+from nmt.modules.multistep_attention import (
+    SQRT_HALF,
+    AttentionSource,
+    MultiStepAttention,
+    source_length_scale,
+)
 from nmt.modules.tcn_block import TemporalConvNet, tcn_dilations
 from nmt.modules.weight_norm import wn_linear
 
@@ -160,7 +165,7 @@ class TCNConfig:
 
 # The decoder reads the same things from the source as ConvS2S's: z (B, S, D), the attention keys;
 # ze = (z + e)·√½ (B, S, D), the values; pad_mask (B, S).
-TCNEncoderOut = ConvS2SEncoderOut
+TCNEncoderOut = AttentionSource
 
 
 @dataclass
@@ -280,16 +285,16 @@ class TCNDecoder(nn.Module):
         return self.fc3(self.dropout(self.fc2(x)))
 
 
-class TCN(Seq2SeqModel[TCNEncoderOut, TCNState]):
+class TCNModel(Seq2SeqModel[TCNEncoderOut, TCNState]):
     """The TCN encoder-decoder (see the module docstring)."""
 
     def __init__(self, cfg: TCNConfig):
         super().__init__()
         cfg.validate()
         self.cfg = cfg
-        src_embed = token_embedding(cfg.src_vocab_size, cfg.embed_dim, cfg.pad_id)
+        src_embed = normal_embedding(cfg.src_vocab_size, cfg.embed_dim, cfg.pad_id)
         tgt_embed = (src_embed if cfg.share_embeddings else
-                     token_embedding(cfg.tgt_vocab_size, cfg.embed_dim, cfg.pad_id))
+                     normal_embedding(cfg.tgt_vocab_size, cfg.embed_dim, cfg.pad_id))
         self.encoder = TCNEncoder(cfg, src_embed)
         self.decoder = TCNDecoder(cfg, tgt_embed)
         self.encoder.grad_scale = 1.0 / (2.0 * len(self.decoder.attention))
@@ -332,7 +337,7 @@ def _blocks(channels: int, kernel: int, repeat: int) -> list[dict]:
 
 
 def tcn_iwslt_de_en() -> TCNConfig:
-    """TCN for IWSLT'14 de-en BPE: embed 256, 6+6 blocks of (256, k3), dilations 1..32 (receptive field 253), attention after every decoder block."""
+    """TCN for IWSLT'14 de-en BPE: embed 256, 6+6 blocks of (256, k3), dilations 1..32 (receptive field 253), attention in every block."""
     # Our choice (the paper has no translation model): the ConvS2S IWSLT width; 6 levels so the
     # decoder's history (2·2·63 = 252 tokens) and the encoder's ±126 cover IWSLT's sentences.
     return TCNConfig(embed_dim=256, encoder_layers=_blocks(256, 3, 6),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -11,6 +12,20 @@ from torch import Tensor, nn
 from nmt.modules.weight_norm import wn_linear
 
 SQRT_HALF = math.sqrt(0.5)
+
+
+@dataclass
+class AttentionSource:
+    """What multi-step attention reads from the source (an encoder's output).
+
+    z:        (B, S, D) encoder outputs, 0 at source pads (the attention keys)
+    ze:       (B, S, D) (z + e)·√½ with e the source embeddings (the attention values)
+    pad_mask: (B, S) bool, True at source pads
+    """
+
+    z: Tensor
+    ze: Tensor
+    pad_mask: Tensor
 
 
 def source_length_scale(pad_mask: Tensor) -> Tensor:

@@ -7,9 +7,9 @@ shorthands). The resolved config is written to ``SAVE_DIR/config.yaml`` and into
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from nmt.errors import NmtError
+from nmt.registry import ModelConfig
 from nmt.training.optim import OptimConfig
 from nmt.training.schedule import ScheduleConfig
 
@@ -19,7 +19,7 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 @dataclass
 class TrainConfig:
     arch: str = ""
-    model: Any = None  # the preset's config dataclass; YAML/--set merge into it by field name
+    model: ModelConfig | None = None  # the preset's config; YAML/--set merge into it by field name
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     # batches

@@ -9,9 +9,8 @@ import torch
 from nmt.data.dictionary import EOS_ID, PAD_ID
 from nmt.errors import NmtError
 from nmt.models.convs2s import (
-    ConvS2S,
     ConvS2SConfig,
-    ConvS2SState,
+    ConvS2SModel,
     LayerSpec,
     compress_layers,
     expand_layers,
@@ -38,9 +37,9 @@ def small_config(**changes) -> ConvS2SConfig:
     return dataclasses.replace(cfg, **changes)
 
 
-def small_model(seed=0, **changes) -> ConvS2S:
+def small_model(seed=0, **changes) -> ConvS2SModel:
     torch.manual_seed(seed)
-    model = ConvS2S(small_config(**changes))
+    model = ConvS2SModel(small_config(**changes))
     with torch.no_grad():  # non-zero biases and pad rows, so nothing passes by accident
         for name, p in model.named_parameters():
             if name.endswith("bias"):
@@ -84,7 +83,7 @@ def test_layer_stacks_are_data():
 
 def test_config_errors():
     with pytest.raises(NmtError, match="vocab"):
-        ConvS2S(ConvS2SConfig())
+        ConvS2SModel(ConvS2SConfig())
     with pytest.raises(NmtError, match="decoder_attention"):
         small_config(decoder_attention=[True]).validate()
     with pytest.raises(NmtError, match="tie_output"):
@@ -175,7 +174,7 @@ def test_init_statistics():
                                         {"channels": 320, "kernel": 5}],
                         decoder_embed_dim=64, decoder_layers=[{"channels": 256, "kernel": 3}],
                         decoder_out_embed_dim=96, dropout=p)
-    model = ConvS2S(cfg)
+    model = ConvS2SModel(cfg)
     enc, dec = model.encoder, model.decoder
     expected = {  # std of the effective weight: sqrt(4p/n) before a GLU, sqrt(p/n) otherwise,
         # p = 1 - dropout where the layer's input passes through dropout, else 1; n = fan-in
@@ -231,32 +230,6 @@ def test_encoder_gradient_is_scaled_by_one_over_twice_the_attention_layers():
             assert not torch.allclose(scaled[name], 0.25 * plain[name])
         else:
             torch.testing.assert_close(scaled[name], 0.25 * plain[name], atol=1e-7, rtol=1e-4)
-
-
-def test_reorder_returns_new_objects_and_selects_rows():
-    model = small_model()
-    src, lens, tgt_in = batch()
-    with torch.no_grad():
-        enc = model.encode(src, lens)
-        state = model.init_state(enc)
-        for t in range(3):
-            _, state = model.decode_step(tgt_in[:, t], state, enc)
-        before = [w.clone() for w in state.windows]
-        index = torch.tensor([2, 0, 0, 1])
-        new_state = model.reorder_state(state, index)
-        new_enc = model.reorder_encoder_out(enc, index)
-        assert new_state is not state and new_enc is not enc
-        assert isinstance(new_state, ConvS2SState) and new_state.step == state.step
-        for old, new, kept in zip(state.windows, new_state.windows, before, strict=True):
-            torch.testing.assert_close(old, kept, atol=0, rtol=0)  # the old state is untouched
-            torch.testing.assert_close(new, old[index], atol=0, rtol=0)
-        torch.testing.assert_close(new_enc.z, enc.z[index], atol=0, rtol=0)
-        assert torch.equal(new_enc.pad_mask, enc.pad_mask[index])
-        torch.testing.assert_close(new_state.attn, state.attn[index], atol=0, rtol=0)
-        # decoding on from the reordered state = decoding the reordered batch from the start
-        lp_reordered, _ = model.decode_step(tgt_in[index, 3], new_state, new_enc)
-        steps, _ = decode_incrementally(model, src[index], lens[index], tgt_in[index, :4])
-        torch.testing.assert_close(lp_reordered, steps[:, 3], atol=1e-6, rtol=1e-5)
 
 
 def test_dropout_only_in_training():

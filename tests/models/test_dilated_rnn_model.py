@@ -17,18 +17,21 @@ from nmt.models.dilated_rnn import (
     deinterleave,
     interleave,
 )
-from tests.models.contract_helpers import check_preset, random_batch, step_by_step
+from nmt.modules.luong_decoder import LuongDecoderConfig
+from tests.models.contract_helpers import random_batch, step_by_step
 
 V = 30
 
 torch.set_num_threads(1)
 
 
-def small_config(**changes) -> DilatedRNNConfig:
+def small_config(decoder: dict | None = None, **changes) -> DilatedRNNConfig:
+    """A small config; ``decoder`` changes the nested decoder config's fields."""
+    dec = LuongDecoderConfig(embed_dim=7, hidden_size=10, layers=1, out_embed_dim=9)
     cfg = DilatedRNNConfig(
         src_vocab_size=V, tgt_vocab_size=V + 3, cell="lstm", encoder_embed_dim=8,
         encoder_hidden_size=6, encoder_layers=3, encoder_bidirectional=True,
-        decoder_embed_dim=7, decoder_hidden_size=10, decoder_layers=1, decoder_out_embed_dim=9,
+        decoder=dataclasses.replace(dec, **(decoder or {})),
     )
     return dataclasses.replace(cfg, **changes)
 
@@ -151,8 +154,9 @@ def test_config_errors():
                            ({"encoder_dilations": [1, 2]}, "encoder_dilations"),
                            ({"encoder_dilations": [1, 0, 2]}, "encoder_dilations"),
                            ({"encoder_dropout_in": 1.5}, "encoder_dropout_in"),
-                           ({"attention": "additive"}, "attention"),
-                           ({"attention": "dot"}, "dot"),
+                           ({"decoder": {"attention": "additive"}}, "attention"),
+                           ({"decoder": {"attention": "dot"}}, "dot"),
+                           ({"decoder": {"dropout_out": 1.0}}, "decoder.dropout_out"),
                            ({"qrnn_pooling": "x"}, "qrnn_pooling"),
                            ({"tie_output": True}, "tie_output")):
         with pytest.raises(NmtError, match=match):
@@ -163,10 +167,11 @@ def test_config_errors():
 
 @pytest.mark.parametrize("changes", [
     {},
-    {"cell": "gru", "encoder_bidirectional": False, "decoder_layers": 3, "input_feeding": False},
-    {"cell": "qrnn", "qrnn_kernel": 2, "zoneout": 0.1, "attention": "concat", "tie_output": True,
-     "decoder_out_embed_dim": 7},
-    {"encoder_dilations": [1, 3, 5], "attention": "dot", "decoder_hidden_size": 12},
+    {"cell": "gru", "encoder_bidirectional": False,
+     "decoder": {"layers": 3, "input_feeding": False}},
+    {"cell": "qrnn", "qrnn_kernel": 2, "zoneout": 0.1, "tie_output": True,
+     "decoder": {"attention": "concat", "out_embed_dim": 7}},
+    {"encoder_dilations": [1, 3, 5], "decoder": {"attention": "dot", "hidden_size": 12}},
 ])
 def test_incremental_equals_teacher_forced(changes):
     model = small_model(**changes)
@@ -200,33 +205,12 @@ def test_model_padding_invariance(cell):
             assert enc.keys.shape[-1] == 11 and enc.pad_mask[0].sum() == 6
 
 
-def test_reorder_returns_new_objects():
-    model = small_model()
-    src, lens, tgt_in = batch()
-    with torch.no_grad():
-        enc = model.encode(src, lens)
-        _, state = step_by_step(model, src, lens, tgt_in[:, :3])
-        index = torch.tensor([2, 2, 0])
-        new_state = model.reorder_state(state, index)
-        new_enc = model.reorder_encoder_out(enc, index)
-        assert new_state is not state and new_enc is not enc
-        assert torch.equal(new_state.h, state.h[index]) and torch.equal(new_enc.keys, enc.keys[index])
-        lp, _ = model.decode_step(tgt_in[index, 3], new_state, new_enc)
-        full = model.log_probs(model(src[index], lens[index], tgt_in[index]))[:, 3]
-    torch.testing.assert_close(lp, full, atol=1e-5, rtol=1e-5)
-
-
-@pytest.mark.parametrize("preset", dilated_rnn.PRESETS, ids=lambda f: f.__name__)
-def test_presets_build_and_run(preset):
-    check_preset(DilatedRNNModel, preset)
-
-
 def test_tiny_batch_overfits():
     torch.manual_seed(0)
     model = DilatedRNNModel(small_config(
-        cell="gru", encoder_embed_dim=16, encoder_hidden_size=16, decoder_embed_dim=16,
-        decoder_hidden_size=32, decoder_out_embed_dim=16, encoder_dropout_in=0.0,
-        encoder_dropout_out=0.0, decoder_dropout_in=0.0, decoder_dropout_out=0.0)).train()
+        cell="gru", encoder_embed_dim=16, encoder_hidden_size=16, encoder_dropout_in=0.0,
+        encoder_dropout_out=0.0, decoder={"embed_dim": 16, "hidden_size": 32, "out_embed_dim": 16,
+                                          "dropout_in": 0.0, "dropout_out": 0.0})).train()
     src, lens, tgt_in = batch(seed=4, lengths=(5, 4, 4, 3), tgt_lengths=(5, 4, 3, 4))
     tgt_out = torch.cat([tgt_in[:, 1:], torch.full((4, 1), PAD_ID)], dim=1)
     tgt_out[tgt_out.eq(PAD_ID) & tgt_in.ne(PAD_ID)] = EOS_ID
@@ -247,14 +231,17 @@ def test_tiny_batch_overfits():
     assert torch.equal(pred[tgt_out.ne(PAD_ID)], tgt_out[tgt_out.ne(PAD_ID)])
 
 
-def test_search_runs_and_beam_one_equals_greedy():
-    from nmt.search import SearchConfig, beam_search, greedy_search
+def test_a_config_stored_flat_by_older_versions_loads_nested():
+    """Checkpoints saved before the decoder config was nested hold ``decoder_*`` fields."""
+    from nmt import registry
 
-    model = small_model(cell="gru")
-    src, lens, _ = batch()
-    cfg = SearchConfig(beam=1, max_len_b=8)
-    greedy = greedy_search(model, src, lens, cfg)
-    beam = beam_search(model, src, lens, cfg)
-    assert [g[0].tokens.tolist() for g in greedy] == [b[0].tokens.tolist() for b in beam]
-    five = beam_search(model, src, lens, SearchConfig(beam=5, nbest=2, max_len_b=8))
-    assert all(len(n) == 2 and n[0].attention.shape[1] == int(m) for n, m in zip(five, lens))
+    new = dilated_rnn.dilated_rnn_small()
+    old = {k: v for k, v in dataclasses.asdict(new).items() if k != "decoder"}
+    old.update({"decoder_embed_dim": 256, "decoder_hidden_size": 256, "decoder_layers": 1,
+                "decoder_out_embed_dim": 256, "decoder_dropout_in": 0.2,
+                "decoder_dropout_out": 0.2, "attention": "general", "attention_dim": 0,
+                "input_feeding": True})
+    assert registry.config_from_dict("dilated_rnn", old) == new
+    assert registry.config_from_dict("dilated_rnn", dataclasses.asdict(new)) == new
+    with pytest.raises(NmtError, match="unknown keys"):
+        registry.config_from_dict("dilated_rnn", {**old, "decoder_size": 3})

@@ -14,7 +14,7 @@ import torch
 
 from nmt.data.dictionary import PAD_ID
 from nmt.errors import NmtError
-from nmt.models.convs2s import ConvS2S, LayerSpec
+from nmt.models.convs2s import ConvS2SModel, LayerSpec
 from nmt.models.fairseq_import import (
     convs2s_from_fairseq_state,
     load_fairseq_checkpoint,
@@ -33,9 +33,9 @@ TOL_OUT = 1e-4  # logits and log-probs
 
 
 @cache
-def fixture_model(name: str) -> ConvS2S:
+def fixture_model(name: str) -> ConvS2SModel:
     config, state = load_fairseq_checkpoint(FIXTURES / name / "checkpoint.pt")
-    model = ConvS2S(config)
+    model = ConvS2SModel(config)
     model.load_state_dict(state)  # strict: every weight has its place, nothing is left over
     return model.eval()
 
@@ -120,7 +120,7 @@ def test_import_synthetic_state_with_defaults():
     assert config.encoder_specs() == [LayerSpec(12, 3), LayerSpec(12, 3), LayerSpec(16, 2)]
     assert config.decoder_attention == [True, False]
     assert config.dropout == 0.1 and not config.tie_output  # fairseq's fconv defaults
-    assert ConvS2S(config).max_positions() == (62, 68)
+    assert ConvS2SModel(config).max_positions() == (62, 68)
 
 
 def test_bad_checkpoints_are_clear_errors(tmp_path):
@@ -271,7 +271,7 @@ def test_old_decoder_weight_norm_layout_is_folded():
         state[prefix + "weight_v"] = w * 3.0
         state[prefix + "weight_g"] = w.norm(dim=(1, 2), keepdim=True)  # (K, 1, 1)
     config, ours = convs2s_from_fairseq_state(state, ckpt["cfg"]["model"])
-    model = ConvS2S(config).eval()
+    model = ConvS2SModel(config).eval()
     model.load_state_dict(ours)
     f = forward_fixture("tiny1")
     with torch.no_grad():

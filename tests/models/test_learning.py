@@ -20,6 +20,7 @@ from nmt.models.dilated_rnn import DilatedRNNConfig
 from nmt.models.lstm import LSTMConfig
 from nmt.models.qrnn import QRNNConfig
 from nmt.models.tcn import TCNConfig
+from nmt.modules.luong_decoder import LuongDecoderConfig
 from nmt.registry import build_model
 from tests.models.contract_helpers import step_by_step
 
@@ -45,10 +46,10 @@ TINY = {
                      encoder_layers=[{"channels": D, "kernel": 3, "repeat": 3}],
                      decoder_layers=[{"channels": D, "kernel": 3, "repeat": 3}]),
     "dilated_rnn": DilatedRNNConfig(encoder_embed_dim=D, encoder_hidden_size=D, encoder_layers=2,
-                                    decoder_embed_dim=D, decoder_hidden_size=D,
-                                    decoder_out_embed_dim=D, encoder_dropout_in=0.0,
-                                    encoder_dropout_out=0.0, decoder_dropout_in=0.0,
-                                    decoder_dropout_out=0.0),
+                                    encoder_dropout_in=0.0, encoder_dropout_out=0.0,
+                                    decoder=LuongDecoderConfig(embed_dim=D, hidden_size=D,
+                                                               out_embed_dim=D, dropout_in=0.0,
+                                                               dropout_out=0.0)),
 }
 
 

@@ -8,10 +8,9 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nmt.data.dictionary import EOS_ID, PAD_ID
 from nmt.errors import NmtError
-from nmt.models import lstm
-from nmt.models.lstm import LSTMConfig, LSTMModel, LSTMState, Staircase
-from nmt.search import SearchConfig, beam_search, greedy_search
-from tests.models.contract_helpers import check_preset, random_batch, step_by_step
+from nmt.models.lstm import LSTMConfig, LSTMModel, Staircase
+from nmt.modules.luong_decoder import uniform_lstm
+from tests.models.contract_helpers import random_batch, step_by_step
 
 V = 30
 
@@ -99,7 +98,7 @@ def test_left_padding_equals_right_padding():
 
 def test_staircase_equals_packing():
     torch.manual_seed(0)
-    rnn = lstm.uniform_lstm(5, 4, 2)
+    rnn = uniform_lstm(5, 4, 2)
     lens = [6, 6, 4, 3, 3, 1]
     x = torch.randn(len(lens), 6, 5)
     out, h, c = Staircase(lens)(rnn, x)
@@ -147,50 +146,6 @@ def test_reverse_source_reads_the_sentence_backwards():
         torch.testing.assert_close(out[row, :n], ref[row, :n].flip(0))
 
 
-def test_reorder_returns_new_objects_and_selects_rows():
-    model = small_model()
-    src, src_lens, tgt_in = batch()
-    index = torch.tensor([2, 0, 0, 1])
-    with torch.no_grad():
-        enc = model.encode(src, src_lens)
-        _, state = model.decode_step(tgt_in[:, 0], model.init_state(enc), enc)
-        new_enc = model.reorder_encoder_out(enc, index)
-        new_state = model.reorder_state(state, index)
-    assert new_enc is not enc and new_state is not state and isinstance(new_state, LSTMState)
-    for name in ("keys", "values", "pad_mask", "final_h", "final_c"):
-        torch.testing.assert_close(getattr(new_enc, name), getattr(enc, name)[index])
-    for name in ("h", "c", "feed", "attn"):
-        torch.testing.assert_close(getattr(new_state, name), getattr(state, name)[index])
-    assert new_state.h.shape == (4, 2, 12) and enc.keys.shape == (3, 12, 7)  # general: (B, H_dec, S)
-
-
-def test_decode_step_leaves_its_inputs_alone():
-    model = small_model()
-    src, src_lens, tgt_in = batch()
-    with torch.no_grad():
-        enc = model.encode(src, src_lens)
-        state = model.init_state(enc)
-        saved = {k: v.clone() for k, v in vars(state).items() if v is not None}
-        lp, new_state = model.decode_step(tgt_in[:, 0], state, enc)
-        lp.add_(1.0)  # the caller may modify the log-probs in place
-        lp2, _ = model.decode_step(tgt_in[:, 0], state, enc)
-    assert new_state is not state and state.attn is None
-    for k, v in saved.items():
-        assert torch.equal(getattr(state, k), v)
-    torch.testing.assert_close(lp2 + 1.0, lp)
-
-
-def test_search_runs_and_beam_one_equals_greedy():
-    model = small_model(attention="dot", decoder_hidden_size=12)
-    src, src_lens, _ = batch()
-    cfg = SearchConfig(beam=1, max_len_b=8)
-    greedy = greedy_search(model, src, src_lens, cfg)
-    beam = beam_search(model, src, src_lens, cfg)
-    assert [g[0].tokens.tolist() for g in greedy] == [b[0].tokens.tolist() for b in beam]
-    five = beam_search(model, src, src_lens, SearchConfig(beam=5, nbest=2, max_len_b=8))
-    assert all(len(n) == 2 and n[0].attention.shape[1] == int(m) for n, m in zip(five, src_lens))
-
-
 def test_config_errors_and_sharing():
     with pytest.raises(NmtError, match="vocab"):
         LSTMModel(LSTMConfig())
@@ -226,12 +181,6 @@ def test_train_mode_bf16_autocast_and_gradients():
         full = model.log_probs(model(src, src_lens, tgt_in))
     assert lp.dtype == torch.float32 and torch.isfinite(lp).all()
     torch.testing.assert_close(lp, full, atol=0.1, rtol=0)
-
-
-@pytest.mark.parametrize("preset", lstm.PRESETS, ids=lambda f: f.__name__)
-def test_presets_build_and_take_a_step(preset):
-    assert len(preset.__doc__.strip().splitlines()[0]) < 130
-    check_preset(LSTMModel, preset, backward_params=20_000_000)  # Luong's 4 x 1000: forward only
 
 
 def test_a_tiny_batch_overfits():

@@ -8,8 +8,8 @@ import torch
 from nmt.data.dictionary import EOS_ID, PAD_ID
 from nmt.errors import NmtError
 from nmt.models import char_qrnn, qrnn
-from nmt.models.qrnn import QRNNConfig, QRNNModel, QRNNState, reverse_real_tokens
-from tests.models.contract_helpers import check_preset
+from nmt.models.qrnn import QRNNConfig, QRNNModel
+from nmt.modules.step_order import reverse_real_steps
 
 V = 40
 
@@ -132,13 +132,13 @@ def test_padding_invariance_of_the_encoder(name):
 
 def test_reversed_source_is_the_reversed_sentence_in_source_order():
     mask = torch.tensor([[1, 1, 1, 0, 0], [0, 1, 1, 1, 1], [1, 1, 1, 1, 1]], dtype=torch.bool)
-    order = reverse_real_tokens(mask)
+    order = reverse_real_steps(mask)
     assert order.tolist() == [[2, 1, 0, 3, 4], [0, 4, 3, 2, 1], [4, 3, 2, 1, 0]]
     assert torch.equal(order.gather(1, order), torch.arange(5).expand(3, 5))  # an involution
     rev = small_model(**CONFIGS["char_paper_style"])
     fwd = small_model(**{**CONFIGS["char_paper_style"], "reverse_source": False})
     src, lens, _ = batch()
-    flipped = src.gather(1, reverse_real_tokens(src.ne(PAD_ID)))
+    flipped = src.gather(1, reverse_real_steps(src.ne(PAD_ID)))
     a, b = rev.encode(src, lens), fwd.encode(flipped, lens)
     for row, n in enumerate(lens.tolist()):
         torch.testing.assert_close(a.out[row, :n], b.out[row, :n].flip(0))
@@ -156,33 +156,6 @@ def test_decoder_layers_read_the_encoder_final_states():
             model.decoder.encoder_maps[n].weight.zero_()
             assert not torch.allclose(model(src, lens, tgt_in), logits)
             model.decoder.encoder_maps[n].weight.copy_(saved)
-
-
-def test_reorder_returns_new_objects_and_selects_rows():
-    model = small_model()
-    src, lens, tgt_in = batch()
-    with torch.no_grad():
-        enc = model.encode(src, lens)
-        state = model.init_state(enc)
-        for t in range(3):
-            _, state = model.decode_step(tgt_in[:, t], state, enc)
-        before = [c.clone() for c in state.cells]
-        index = torch.tensor([2, 0, 0, 1])
-        new_state = model.reorder_state(state, index)
-        new_enc = model.reorder_encoder_out(enc, index)
-        assert new_state is not state and new_enc is not enc
-        assert isinstance(new_state, QRNNState) and new_state.step == state.step
-        for old, new, kept in zip(state.cells, new_state.cells, before, strict=True):
-            torch.testing.assert_close(old, kept, atol=0, rtol=0)
-            torch.testing.assert_close(new, old[index], atol=0, rtol=0)
-        for old, new in zip(state.windows, new_state.windows, strict=True):
-            torch.testing.assert_close(new, old[index], atol=0, rtol=0)
-        torch.testing.assert_close(new_enc.out, enc.out[index], atol=0, rtol=0)
-        assert torch.equal(new_enc.pad_mask, enc.pad_mask[index])
-        torch.testing.assert_close(new_state.attn, state.attn[index], atol=0, rtol=0)
-        lp_reordered, _ = model.decode_step(tgt_in[index, 3], new_state, new_enc)
-        steps, _ = decode_incrementally(model, src[index], lens[index], tgt_in[index, :4])
-        torch.testing.assert_close(lp_reordered, steps[:, 3], atol=1e-6, rtol=1e-5)
 
 
 def test_dropout_and_zoneout_only_in_training():
@@ -230,18 +203,13 @@ def test_every_parameter_learns_and_a_tiny_batch_overfits():
     assert losses[-1] < 0.1 * losses[0]
 
 
-@pytest.mark.parametrize("preset", qrnn.PRESETS + char_qrnn.PRESETS, ids=lambda f: f.__name__)
-def test_presets_build_and_take_a_step(preset):
-    check_preset(QRNNModel, preset)
-
-
 def test_char_preset_follows_the_paper():
     cfg = char_qrnn.char_qrnn_iwslt_de_en()
     assert (cfg.layers, cfg.hidden_size, cfg.kernels("encoder"), cfg.kernels("decoder")) == (
         4, 320, [6, 2, 2, 2], [2, 2, 2, 2])
     assert cfg.reverse_source and not cfg.bidirectional and not cfg.encoder_causal
     assert cfg.dropout == 0 and cfg.zoneout == 0
-    assert char_qrnn.CharQRNN is QRNNModel
+    assert char_qrnn.CharQRNNModel is QRNNModel
 
 
 def test_patent_notice_in_the_docstrings():

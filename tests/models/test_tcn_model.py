@@ -7,9 +7,8 @@ import torch
 
 from nmt.data.dictionary import EOS_ID, PAD_ID
 from nmt.errors import NmtError
-from nmt.models import tcn
-from nmt.models.tcn import TCN, TCNConfig, TCNLevel, expand_levels
-from tests.models.contract_helpers import check_preset, random_batch, step_by_step
+from nmt.models.tcn import TCNConfig, TCNLevel, TCNModel, expand_levels
+from tests.models.contract_helpers import random_batch, step_by_step
 
 V = 30
 
@@ -41,9 +40,9 @@ def randomise(model, std=None):
     return model.eval()
 
 
-def small_model(seed=0, **changes) -> TCN:
+def small_model(seed=0, **changes) -> TCNModel:
     torch.manual_seed(seed)
-    return randomise(TCN(small_config(**changes)))
+    return randomise(TCNModel(small_config(**changes)))
 
 
 def batch(seed=1, lengths=(7, 4, 2), tgt_lengths=(6, 3, 5)):
@@ -64,7 +63,7 @@ def test_levels_are_data():
 
 def test_config_errors():
     with pytest.raises(NmtError, match="vocab"):
-        TCN(TCNConfig())
+        TCNModel(TCNConfig())
     for changes, match in (({"decoder_attention": "first"}, "decoder_attention"),
                            ({"decoder_attention": [True]}, "decoder_attention"),
                            ({"decoder_attention": [False, False, False]}, "at least one"),
@@ -145,7 +144,7 @@ def test_receptive_field_by_perturbation():
     """Decoder output t depends on tgt_in[t − H] and not on tgt_in[t − H − 1], H = field − 1;
     the encoder's z_t on src[t − a] and src[t + b] and nothing further, (a, b) = context."""
     torch.manual_seed(0)
-    model = randomise(TCN(small_config(dropout=0.0)).double(), std=0.5)
+    model = randomise(TCNModel(small_config(dropout=0.0)).double(), std=0.5)
     levels = model.cfg.decoder_levels()
     H = sum(2 * (lv.kernel - 1) * lv.dilation for lv in levels)
     assert H == 2 * (2 * 1 + 2 * 2 + 1 * 4) == 20
@@ -196,36 +195,9 @@ def test_encoder_padding_invariance():
                                    atol=1e-5, rtol=1e-5)
 
 
-def test_reorder_returns_new_objects():
-    model = small_model()
-    src, lens, tgt_in = batch()
-    with torch.no_grad():
-        enc = model.encode(src, lens)
-        _, state = step_by_step(model, src, lens, tgt_in[:, :3])
-        index = torch.tensor([2, 2, 0])
-        new_state = model.reorder_state(state, index)
-        new_enc = model.reorder_encoder_out(enc, index)
-    assert new_state is not state and new_enc is not enc
-    assert new_state.windows is not state.windows and new_state.step == 3
-    for old, new in zip(state.windows, new_state.windows, strict=True):
-        assert torch.equal(new, old[index])
-    assert torch.equal(new_enc.z, enc.z[index]) and torch.equal(new_enc.pad_mask, enc.pad_mask[index])
-    assert torch.equal(state.windows[0], model.reorder_state(state, torch.arange(3)).windows[0])
-    # reordered state and encoder output decode like the reordered batch
-    with torch.no_grad():
-        lp, _ = model.decode_step(tgt_in[index, 3], new_state, new_enc)
-        full = model.log_probs(model(src[index], lens[index], tgt_in[index]))[:, 3]
-    torch.testing.assert_close(lp, full, atol=1e-5, rtol=1e-5)
-
-
-@pytest.mark.parametrize("preset", tcn.PRESETS, ids=lambda f: f.__name__)
-def test_presets_build_and_run(preset):
-    check_preset(TCN, preset)
-
-
 def test_tiny_batch_overfits():
     torch.manual_seed(0)
-    model = TCN(small_config(embed_dim=16, dropout=0.0, embed_dropout=0.0,
+    model = TCNModel(small_config(embed_dim=16, dropout=0.0, embed_dropout=0.0,
                              encoder_layers=[{"channels": 16, "kernel": 3, "repeat": 2}],
                              decoder_layers=[{"channels": 16, "kernel": 3, "repeat": 2}],
                              decoder_out_embed_dim=16)).train()
@@ -245,26 +217,3 @@ def test_tiny_batch_overfits():
     with torch.no_grad():
         pred = model(src, lens, tgt_in).argmax(-1)
     assert torch.equal(pred[tgt_out.ne(PAD_ID)], tgt_out[tgt_out.ne(PAD_ID)])
-
-
-def test_decode_step_leaves_inputs_alone_and_search_runs():
-    from nmt.search import SearchConfig, beam_search, greedy_search
-
-    model = small_model()
-    src, lens, tgt_in = batch()
-    with torch.no_grad():
-        enc = model.encode(src, lens)
-        _, state = step_by_step(model, src, lens, tgt_in[:, :2])
-        saved = [w.clone() for w in state.windows]
-        lp, new_state = model.decode_step(tgt_in[:, 2], state, enc)
-        lp.add_(1.0)  # the caller may modify the log-probs in place
-        lp2, _ = model.decode_step(tgt_in[:, 2], state, enc)
-    assert new_state is not state and state.step == 2
-    assert all(torch.equal(a, b) for a, b in zip(state.windows, saved, strict=True))
-    torch.testing.assert_close(lp2 + 1.0, lp)
-    cfg = SearchConfig(beam=1, max_len_b=8)
-    greedy = greedy_search(model, src, lens, cfg)
-    beam = beam_search(model, src, lens, cfg)
-    assert [g[0].tokens.tolist() for g in greedy] == [b[0].tokens.tolist() for b in beam]
-    five = beam_search(model, src, lens, SearchConfig(beam=5, nbest=2, max_len_b=8))
-    assert all(len(n) == 2 and n[0].attention.shape[1] == int(m) for n, m in zip(five, lens))

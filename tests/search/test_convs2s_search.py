@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from nmt.data.dictionary import EOS_ID, PAD_ID
-from nmt.models.convs2s import ConvS2S, ConvS2SConfig
+from nmt.models.convs2s import ConvS2SConfig, ConvS2SModel
 from nmt.search import SearchConfig, beam_search, greedy_search, search
 
 V = 40
@@ -19,7 +19,7 @@ def model():
                         encoder_layers=layers, decoder_embed_dim=8,
                         decoder_layers=[layers[0], {"channels": 16, "kernel": 4}],
                         decoder_out_embed_dim=10, dropout=0.1)
-    m = ConvS2S(cfg)
+    m = ConvS2SModel(cfg)
     with torch.no_grad():  # a peakier output layer, so hypotheses end at different lengths
         m.decoder.fc3.bias.normal_(0, 1.0)
         m.decoder.fc3.bias[EOS_ID] += 1.8  # (with seed 0: greedy lengths 16, 16, 4, 4, 2)

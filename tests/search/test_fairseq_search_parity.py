@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from nmt.data.dictionary import EOS_ID, PAD_ID, Dictionary
-from nmt.models.convs2s import ConvS2S
+from nmt.models.convs2s import ConvS2SModel
 from nmt.models.fairseq_import import load_fairseq_checkpoint
 from nmt.search import SearchConfig, search
 
@@ -23,9 +23,9 @@ BATCH = 64  # fairseq-generate's --batch-size for gen/
 
 
 @cache
-def fixture_model(path: Path) -> ConvS2S:
+def fixture_model(path: Path) -> ConvS2SModel:
     config, state = load_fairseq_checkpoint(path / "checkpoint.pt")
-    model = ConvS2S(config)
+    model = ConvS2SModel(config)
     model.load_state_dict(state)
     return model.eval()
 
