@@ -14,7 +14,8 @@ import json
 
 import torch
 
-from nmt import benchmark, benchmark_qrnn
+from nmt.bench import qrnn as benchmark_qrnn
+from nmt.bench import throughput as benchmark
 from nmt.cli import train as train_cli
 from nmt.cli import translate as translate_cli
 from nmt.data.text import read_lines
@@ -58,35 +59,60 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     q.add_argument("--markdown", action="store_true", help="print the speed-up tables instead of JSON")
 
 
+def _data(args: argparse.Namespace) -> dict:
+    return benchmark.bench_data(args.data_dir, args.split, args.max_tokens, args.batch_size,
+                                args.repeats)
+
+
+def _train(args: argparse.Namespace) -> dict:
+    cfg = train_cli.resolve_config(args)
+    return benchmark.bench_train(cfg, args.data_dir, args.warmup, args.windows, args.window_updates)
+
+
+def _translate(args: argparse.Namespace) -> dict:
+    if args.input == "-":
+        raise NmtError("nmt bench translate needs --input FILE")
+    lines = list(read_lines(args.input))
+    result = benchmark.bench_translate(translate_cli.translator_from_args(args), lines, args.repeats)
+    return {**result, "quantize": args.quantize}
+
+
+def _set_threads(args: argparse.Namespace) -> None:
+    _check_positive(args, ("threads", "time", "batch", "hidden", "kernel", "repeats", "lengths",
+                           "batches"))
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+
+
+def _forget_mult(args: argparse.Namespace) -> dict:
+    _set_threads(args)
+    dtype = torch.float64 if args.dtype == "fp64" else torch.float32
+    return benchmark_qrnn.bench_forget_mult(args.time, args.batch, args.hidden, args.repeats, dtype)
+
+
+def _qrnn(args: argparse.Namespace) -> dict | None:
+    """The JSON result, or None after printing the speed-up tables (``--markdown``)."""
+    _set_threads(args)
+    result = benchmark_qrnn.bench_qrnn_layer(args.lengths, args.batches, args.hidden, args.kernel,
+                                             args.repeats, args.precision)
+    if not args.markdown:
+        return result
+    for mode in ("inference", "training"):
+        print(f"QRNN layer speed-up over the LSTM layer, {mode}, {args.precision}, "
+              f"hidden {args.hidden}, {torch.get_num_threads()} thread(s)\n")
+        print(benchmark_qrnn.figure4_table(result, mode) + "\n")
+    return None
+
+
+# WHAT -> the measurement; each returns the JSON result (None: it printed its own output)
+MEASUREMENTS = {"data": _data, "train": _train, "translate": _translate,
+                "forget-mult": _forget_mult, "qrnn": _qrnn}
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.what == "data":
-        result = benchmark.bench_data(args.data_dir, args.split, args.max_tokens, args.batch_size, args.repeats)
-    elif args.what == "train":
-        cfg = train_cli.resolve_config(args)
-        result = benchmark.bench_train(cfg, args.data_dir, args.warmup, args.windows, args.window_updates)
-    elif args.what == "translate":
-        if args.input == "-":
-            raise NmtError("nmt bench translate needs --input FILE")
-        lines = list(read_lines(args.input))
-        result = benchmark.bench_translate(translate_cli._translator(args), lines, args.repeats)
-        result["quantize"] = args.quantize
-    elif args.what in ("forget-mult", "qrnn"):
-        _check_positive(args, ("threads", "time", "batch", "hidden", "kernel", "repeats", "lengths", "batches"))
-        if args.threads is not None:
-            torch.set_num_threads(args.threads)
-        if args.what == "forget-mult":
-            dtype = torch.float64 if args.dtype == "fp64" else torch.float32
-            result = benchmark_qrnn.bench_forget_mult(args.time, args.batch, args.hidden, args.repeats, dtype)
-        else:
-            result = benchmark_qrnn.bench_qrnn_layer(args.lengths, args.batches, args.hidden, args.kernel,
-                                                     args.repeats, args.precision)
-            if args.markdown:
-                for mode in ("inference", "training"):
-                    print(f"QRNN layer speed-up over the LSTM layer, {mode}, {args.precision}, "
-                          f"hidden {args.hidden}, {torch.get_num_threads()} thread(s)\n")
-                    print(benchmark_qrnn.figure4_table(result, mode) + "\n")
-                return 0
-    print(json.dumps(result))
+    result = MEASUREMENTS[args.what](args)
+    if result is not None:
+        print(json.dumps(result))
     return 0
 
 

@@ -77,7 +77,8 @@ def _format(index: int, outputs: list[Output], args) -> list[str]:
     return [(f"{o.score:.4f}\t" if args.scores else "") + o.text + align(o)]
 
 
-def _translator(args) -> Translator:
+def translator_from_args(args: argparse.Namespace) -> Translator:
+    """The Translator the options of `nmt translate` describe (`nmt bench translate` shares them)."""
     if args.threads:
         torch.set_num_threads(args.threads)
     device = device_of(args.device)
@@ -96,7 +97,7 @@ def _translator(args) -> Translator:
 
 
 def run(args: argparse.Namespace) -> int:
-    translator = _translator(args)
+    translator = translator_from_args(args)
     interactive = args.input == "-" and sys.stdin.isatty()
     buffer = args.buffer_size or (1 if interactive else 10000)
     lines = _input_lines(args.input)

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from nmt import benchmark_qrnn
+from nmt.bench import qrnn as benchmark_qrnn
 from nmt.cli.main import main
 from nmt.modules.forget_mult import cpu_kernel
 
