@@ -50,6 +50,18 @@ def fairseq_fixtures() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def imported_tiny1(fairseq_fixtures, tmp_path_factory) -> Path:
+    """fairseq's tiny1 fixture model as an nmt checkpoint (`nmt import-fairseq`, once a session)."""
+    from nmt.cli.main import main
+
+    out = tmp_path_factory.mktemp("imported") / "tiny1.safetensors"
+    assert main(["import-fairseq", str(fairseq_fixtures / "tiny1" / "checkpoint.pt"), "--dict-dir",
+                 str(fairseq_fixtures), "--bpe-codes", str(fairseq_fixtures / "bpe.codes"),
+                 "--output", str(out)]) == 0
+    return out
+
+
 def read_gz_lines(path: Path, n: int | None = None) -> list[str]:
     with gzip.open(path, "rt", encoding="utf-8") as f:
         lines = [line.rstrip("\n") for line in f]

@@ -21,11 +21,8 @@ ODD_LINES = [
 
 
 @pytest.fixture(scope="module")
-def ckpt(fairseq_fixtures, tmp_path_factory):
-    out = tmp_path_factory.mktemp("hostile") / "tiny1.safetensors"
-    assert main(["import-fairseq", str(fairseq_fixtures / "tiny1" / "checkpoint.pt"), "--dict-dir",
-                 str(fairseq_fixtures), "--bpe-codes", str(fairseq_fixtures / "bpe.codes"), "--output", str(out)]) == 0
-    return out
+def ckpt(imported_tiny1):
+    return imported_tiny1
 
 
 def one_error(capsys, code, *needles):
@@ -65,7 +62,7 @@ def test_bad_checkpoints_in_every_command(ckpt, tmp_path, capsys):
 
 
 def test_checkpoint_of_another_vocabulary_or_architecture(ckpt, tmp_path, capsys):
-    from nmt.training.checkpoint import load_checkpoint, save_checkpoint
+    from nmt.checkpoint import load_checkpoint, save_checkpoint
 
     c = load_checkpoint(ckpt)
     wrong_vocab = dict(c.assets)

@@ -11,11 +11,8 @@ from tests.conftest import read_gz_lines
 
 
 @pytest.fixture(scope="module")
-def tiny1(fairseq_fixtures, tmp_path_factory):
-    out = tmp_path_factory.mktemp("ckpt") / "tiny1.safetensors"
-    assert main(["import-fairseq", str(fairseq_fixtures / "tiny1" / "checkpoint.pt"), "--dict-dir",
-                 str(fairseq_fixtures), "--bpe-codes", str(fairseq_fixtures / "bpe.codes"), "--output", str(out)]) == 0
-    return out
+def tiny1(imported_tiny1):
+    return imported_tiny1
 
 
 def fairseq_hyps(fairseq_fixtures, beam):
