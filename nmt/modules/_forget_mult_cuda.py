@@ -149,9 +149,8 @@ class _ForgetMultTriton(torch.autograd.Function):
 
 def forget_mult_cuda(f: Tensor, x: Tensor, c0: Tensor | None, mask: Tensor | None,
                      complement: bool) -> Tensor:
-    """The recurrence of :func:`nmt.modules.forget_mult.forget_mult` on CUDA tensors."""
+    """The recurrence of :func:`nmt.modules.forget_mult.forget_mult` on CUDA tensors (needs
+    Triton; the caller falls back to its PyTorch loop without it)."""
     if triton is None:
-        from nmt.modules.forget_mult import _torch_forget_mult
-
-        return _torch_forget_mult(f, x, c0, mask, complement)
+        raise RuntimeError("the CUDA forget-mult needs Triton")
     return _ForgetMultTriton.apply(f, x, c0, mask, complement)
