@@ -39,12 +39,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that compute with torch on the CPU (see flush_denormals).
+TORCH_COMMANDS = ("train", "translate", "bench", "average", "import-fairseq")
+
+
+def flush_denormals() -> None:
+    """Denormal floats (below ~1.2e-38 in fp32) flushed to zero, on this thread and on the
+    intra-op threads it starts later. Arithmetic on them takes a slow microcode path on x86:
+    a QRNN on 511-token sources, whose states and gradients decay through hundreds of forget
+    gates, trained 20x slower after ten updates (docs/results.md, copy-memory). Values that small
+    change no loss, gradient step or translation."""
+    import torch
+
+    torch.set_flush_denormal(True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command in TORCH_COMMANDS:
+        flush_denormals()
     try:
         return importlib.import_module(args._module).run(args)
     except NmtError as e:
