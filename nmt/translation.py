@@ -1,7 +1,10 @@
-"""Translating text with a loaded checkpoint: raw text in, detokenized text out.
+"""Translating text with a checkpoint: raw text in, detokenized text out. The one home of
+translation: `nmt translate`, `nmt bench translate` and the recipes' tools come through here.
 
-Lines are turned into ids by the checkpoint's `Pipeline`, sorted by length into batches (restoring
-the input order afterwards), searched (:mod:`nmt.search`) and turned back into text. An empty or
+:func:`load_model` rebuilds a checkpoint's model (eval mode, weight norm folded) and its
+`Pipeline`, nothing else. A :class:`Translator` turns lines into ids with the pipeline
+(:meth:`Pipeline.source_ids`), sorts them by length into batches (restoring the input order
+afterwards), searches (:mod:`nmt.search`) and turns the best hypotheses back into text. An empty or
 white-space-only line gives an empty translation. Unknown-word replacement (``replace_unk``)
 copies, for each ``<unk>`` output, the source piece it attends to most, or that piece's entry in
 a dictionary file (Jean et al. 2015; Luong et al. 2015), as the ConvS2S paper did.
@@ -15,13 +18,67 @@ from pathlib import Path
 
 import torch
 
+from nmt import registry
+from nmt.checkpoint import load_checkpoint
 from nmt.data.dictionary import EOS_ID, PAD_ID, UNK
+from nmt.data.pipeline import FORMATS, Pipeline, Source
 from nmt.data.text import read_lines
 from nmt.errors import NmtError
-from nmt.inference import LoadedModel
+from nmt.models.base import Seq2SeqModel
+from nmt.modules.weight_norm import fold_weight_norm
 from nmt.search import Hypothesis, SearchConfig, search
 
-FORMATS = ("raw", "tokens", "pieces")  # raw text; Moses tokens; subword pieces (BPE applied)
+
+@dataclass
+class LoadedModel:
+    model: Seq2SeqModel
+    pipeline: Pipeline
+    meta: dict
+
+
+def load_model(path: str | Path, device: str = "cpu") -> LoadedModel:
+    """Rebuild the model of checkpoint ``path`` in eval mode, weight norm folded into the weights."""
+    ckpt = load_checkpoint(path, with_optimizer=False)
+    meta = ckpt.meta
+    for key in ("family", "model_config", "pipeline"):
+        if key not in meta:
+            raise NmtError(f"{path}: checkpoint metadata lacks {key!r} (not a model checkpoint?)")
+    cfg = registry.config_from_dict(meta["family"], meta["model_config"])
+    model = registry.build_model(cfg)
+    try:
+        model.load_state_dict(ckpt.model)
+    except RuntimeError as e:
+        raise NmtError(f"{path}: weights do not fit the model config ({str(e).splitlines()[0]})") from None
+    pipeline = Pipeline(meta["pipeline"], ckpt.assets)
+    for side, size in ((pipeline.source, cfg.src_vocab_size), (pipeline.target, cfg.tgt_vocab_size)):
+        if side.dictionary is None or len(side.dictionary) != size:
+            raise NmtError(f"{path}: the {side.lang} dictionary does not match the model's vocabulary")
+    model.eval()
+    fold_weight_norm(model)
+    return LoadedModel(model.to(device), pipeline, meta)
+
+
+def prepare_model(path: str | Path, *, device: str = "cpu", quantize: str = "none",
+                  threads: int | None = None) -> LoadedModel:
+    """:func:`load_model` with the run's settings: intra-op ``threads`` (None: leave as is) and
+    ``quantize`` 'none' | 'int8' (CPU only). `nmt translate` and :func:`nmt.load` both load here."""
+    if quantize not in ("none", "int8"):
+        raise NmtError(f"unknown quantize {quantize!r}; use 'none' or 'int8'")
+    if threads:
+        torch.set_num_threads(threads)
+    dev = device_of(device)
+    loaded = load_model(path, str(dev))
+    if quantize == "int8":
+        if dev.type != "cpu":
+            raise NmtError("--quantize int8 is a CPU feature")
+        loaded.model = quantize_int8(loaded.model)
+    return loaded
+
+
+def device_of(name: str) -> torch.device:
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise NmtError("--device cuda was asked for, but CUDA is not available here")
+    return torch.device(name)
 
 
 @dataclass
@@ -31,12 +88,6 @@ class Output:
     pieces: list[str]
     alignment: list[tuple[int, int]] = field(default_factory=list)  # (source piece, target piece)
     positional_scores: list[float] = field(default_factory=list)
-
-
-@dataclass
-class Source:
-    ids: list[int]  # with eos
-    pieces: list[str]  # without eos
 
 
 class Translator:
@@ -59,22 +110,10 @@ class Translator:
     # -- text <-> ids --------------------------------------------------------------------------
 
     def source(self, line: str) -> Source | None:
-        """A raw line -> source ids with eos (None for an empty line); over-long input is cut."""
-        side = self.pipeline.source
-        if not line.strip():
-            return None
-        if self.input_format == "raw":
-            pieces = side.pieces(line)
-        elif self.input_format == "tokens":
-            pieces = side.segmenter.segment(line.split())
-        else:
-            pieces = line.split()
-        if not pieces:
-            return None
-        if len(pieces) + 1 > self.max_source:
-            pieces = pieces[: self.max_source - 1]
-            self.truncated += 1
-        return Source(side.dictionary.encode(pieces) + [EOS_ID], pieces)
+        """A line -> source ids with eos (None for an empty line); over-long input is cut."""
+        src = self.pipeline.source_ids(line, self.input_format, self.max_source)
+        self.truncated += bool(src is not None and src.cut)
+        return src
 
     def output(self, hyp: Hypothesis, src: Source) -> Output:
         side = self.pipeline.target
@@ -89,12 +128,7 @@ class Translator:
             if self.replace_unk:
                 pieces = [self.unk_dict.get(src.pieces[s], src.pieces[s]) if p == UNK else p
                           for p, (s, _) in zip(pieces, alignment)]
-        if self.output_format == "pieces":
-            text = " ".join(pieces)
-        elif self.output_format == "tokens":
-            text = " ".join(side.segmenter.desegment(pieces))
-        else:
-            text = side.decode_pieces(pieces)
+        text = side.join(pieces, self.output_format)
         return Output(text, hyp.score, pieces, alignment, hyp.positional_scores.tolist())
 
     # -- batches -------------------------------------------------------------------------------
@@ -152,7 +186,16 @@ def load_unk_dict(path: str | Path) -> dict[str, str]:
 
 def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
     """Dynamic int8 quantisation of every Linear layer (weights int8, activations quantised on
-    the fly); convolutions and embeddings stay in float."""
+    the fly); convolutions and embeddings stay in float. The int8 layers take fp32 inputs, so
+    under bf16 autocast (``--precision bf16``) their inputs are cast to fp32 first."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao's deprecation notice, not the user's concern
-        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    for module in model.modules():
+        if isinstance(module, torch.ao.nn.quantized.dynamic.Linear):
+            module.register_forward_pre_hook(_float_inputs)
+    return model
+
+
+def _float_inputs(module: torch.nn.Module, inputs: tuple) -> tuple:
+    return tuple(x.float() if torch.is_tensor(x) and x.is_floating_point() else x for x in inputs)

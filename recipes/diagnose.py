@@ -30,9 +30,8 @@ from nmt.data.dataset import ParallelDataset
 from nmt.data.dictionary import PAD_ID
 from nmt.data.text import read_lines
 from nmt.errors import NmtError
-from nmt.inference import load_model
 from nmt.search import SearchConfig, search
-from nmt.translation import Translator
+from nmt.translation import Translator, load_model
 
 
 @torch.no_grad()

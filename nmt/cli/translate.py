@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import select
 import sys
 from collections.abc import Iterator
 from itertools import islice
 
-import torch
-
+from nmt.data.pipeline import FORMATS
 from nmt.data.text import atomic_write, decode_line, read_lines
-from nmt.errors import NmtError
-from nmt.inference import device_of, load_model
 from nmt.search import SearchConfig
-from nmt.translation import FORMATS, Output, Translator, load_unk_dict, quantize_int8
+from nmt.translation import Output, Translator, load_unk_dict, prepare_model
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -55,12 +54,51 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     f.add_argument("--scores", action="store_true")
 
 
-def _input_lines(path: str) -> Iterator[str]:
-    if path == "-":
-        for lineno, raw in enumerate(sys.stdin.buffer, 1):
-            yield decode_line(raw, "<stdin>", lineno)
-    else:
-        yield from read_lines(path)
+STALL_SECONDS = 0.02  # stdin quiet this long: translate the lines that have arrived
+
+
+def _chunks(path: str, size: int) -> Iterator[list[str]]:
+    """Input lines in chunks of up to ``size``; from stdin a chunk also ends when no more input
+    is waiting, so a program feeding lines one at a time through a pipe gets each answer
+    without closing its end."""
+    if path != "-":
+        lines = read_lines(path)
+        while chunk := list(islice(lines, size)):
+            yield chunk
+        return
+    chunk: list[str] = []
+    lineno = 0
+    for raw in _stdin_lines():
+        if raw is None:  # input stalled
+            if chunk:
+                yield chunk
+                chunk = []
+            continue
+        lineno += 1
+        chunk.append(decode_line(raw, "<stdin>", lineno))
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _stdin_lines() -> Iterator[bytes | None]:
+    """Raw lines of stdin as they arrive, and None whenever input stalls (nothing has come for
+    STALL_SECONDS). Reads the file descriptor itself: a buffered reader hides what is waiting."""
+    fd, pending = sys.stdin.fileno(), b""
+    while True:
+        if not select.select([fd], [], [], STALL_SECONDS)[0]:
+            yield None
+            select.select([fd], [], [])  # then wait for more without spinning
+        data = os.read(fd, 1 << 16)
+        if not data:
+            break
+        *complete, pending = (pending + data).split(b"\n")
+        for line in complete:
+            yield line + b"\n"
+    if pending:
+        yield pending
 
 
 def _format(index: int, outputs: list[Output], args) -> list[str]:
@@ -79,32 +117,25 @@ def _format(index: int, outputs: list[Output], args) -> list[str]:
 
 def translator_from_args(args: argparse.Namespace) -> Translator:
     """The Translator the options of `nmt translate` describe (`nmt bench translate` shares them)."""
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = device_of(args.device)
-    loaded = load_model(args.checkpoint, str(device))
-    if args.quantize == "int8":
-        if device.type != "cpu":
-            raise NmtError("--quantize int8 is a CPU feature")
-        loaded.model = quantize_int8(loaded.model)
+    loaded = prepare_model(args.checkpoint, device=args.device, quantize=args.quantize,
+                           threads=args.threads)
     cfg = SearchConfig(beam=args.beam, lenpen=args.lenpen, max_len_a=args.max_len_a, max_len_b=args.max_len_b,
                        min_len=args.min_len, nbest=args.nbest, unkpen=args.unkpen,
                        no_repeat_ngram_size=args.no_repeat_ngram_size,
                        autocast_dtype="bfloat16" if args.precision == "bf16" else None)
     unk_dict = load_unk_dict(args.replace_unk) if args.replace_unk else None
     return Translator(loaded, cfg, args.max_tokens, args.batch_size, args.input_format,
-                      args.output_format, args.replace_unk is not None, unk_dict, str(device))
+                      args.output_format, args.replace_unk is not None, unk_dict, args.device)
 
 
 def run(args: argparse.Namespace) -> int:
     translator = translator_from_args(args)
     interactive = args.input == "-" and sys.stdin.isatty()
     buffer = args.buffer_size or (1 if interactive else 10000)
-    lines = _input_lines(args.input)
     sink = contextlib.nullcontext(sys.stdout) if args.output == "-" else atomic_write(args.output)
     index = 0
     with sink as out:
-        while chunk := list(islice(lines, buffer)):
+        for chunk in _chunks(args.input, buffer):
             for outputs in translator.translate(chunk):
                 out.write("\n".join(_format(index, outputs, args)) + "\n")
                 index += 1

@@ -1,8 +1,8 @@
 """A parallel dataset over a binarized data directory, and collation into padded batches.
 
-Conventions (fairseq's, so imported fairseq models see the inputs they were trained on):
-the source is ``x_1 .. x_n </s>``; the decoder input is ``</s> y_1 .. y_m`` and the output to
-predict is ``y_1 .. y_m </s>``. Batches are batch-first and right-padded with ``<pad>``.
+Each sentence becomes what the model sees by :func:`nmt.data.dictionary.source_sequence` and
+:func:`~nmt.data.dictionary.target_sequences` (fairseq's conventions, so imported fairseq models see
+the inputs they were trained on). Batches are batch-first and right-padded with ``<pad>``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from nmt.data.binarized import TokenArray
-from nmt.data.dictionary import EOS_ID, PAD_ID
+from nmt.data.dictionary import PAD_ID, source_sequence, target_sequences
 from nmt.data.pipeline import Pipeline
 from nmt.errors import NmtError
 
@@ -66,13 +66,11 @@ class ParallelDataset:
         tgt_in = np.full((b, int(t_len.max())), PAD_ID, dtype=np.int64)  # (B, T)
         tgt_out = np.full_like(tgt_in, PAD_ID)
         for row, i in enumerate(indices):
-            x, y = self.src[i], self.tgt[i]
+            x = source_sequence(self.src[i])
+            y_in, y_out = target_sequences(self.tgt[i])
             src[row, : len(x)] = x
-            src[row, len(x)] = EOS_ID
-            tgt_in[row, 0] = EOS_ID
-            tgt_in[row, 1 : len(y) + 1] = y
-            tgt_out[row, : len(y)] = y
-            tgt_out[row, len(y)] = EOS_ID
+            tgt_in[row, : len(y_in)] = y_in
+            tgt_out[row, : len(y_out)] = y_out
         return Batch(
             ids=torch.from_numpy(indices),
             src=torch.from_numpy(src),

@@ -20,6 +20,22 @@ BOS_ID, PAD_ID, EOS_ID, UNK_ID = range(4)
 PAD_FILLER = "madeupword{:04d}"  # fairseq's name for the rows that pad the size to a multiple
 
 
+# What the model sees of a sentence (fairseq's conventions): the source is ``x_1 .. x_n </s>``,
+# the decoder reads ``</s> y_1 .. y_m`` and predicts ``y_1 .. y_m </s>``. Training batches
+# (nmt.data.dataset) and translation (nmt.data.pipeline) both build them here.
+
+
+def source_sequence(ids: Iterable[int]) -> list[int]:
+    """Source ids -> ``x_1 .. x_n </s>``."""
+    return [*ids, EOS_ID]
+
+
+def target_sequences(ids: Iterable[int]) -> tuple[list[int], list[int]]:
+    """Target ids -> (decoder input ``</s> y_1 .. y_m``, decoder output ``y_1 .. y_m </s>``)."""
+    ids = list(ids)
+    return [EOS_ID, *ids], [*ids, EOS_ID]
+
+
 class Dictionary:
     """An ordered vocabulary: the four specials, then ordinary symbols by falling frequency."""
 

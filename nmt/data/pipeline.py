@@ -13,9 +13,10 @@ dictionary lookup (:mod:`nmt.data.dictionary`).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
-from nmt.data.dictionary import Dictionary
+from nmt.data.dictionary import Dictionary, source_sequence
 from nmt.data.subword import Segmenter, build_segmenter
 from nmt.data.tokenizer import TextSteps, WordProcessor
 from nmt.errors import NmtError
@@ -23,6 +24,17 @@ from nmt.errors import NmtError
 PIPELINE_FILE = "pipeline.json"
 PIPELINE_FORMAT = "nmt-pipeline"
 PIPELINE_VERSION = 1
+FORMATS = ("raw", "tokens", "pieces")  # raw text; Moses tokens; subword pieces (BPE applied)
+
+
+@dataclass
+class Source:
+    """A source sentence as the model reads it: ``ids`` end with ``</s>``, ``pieces`` do not;
+    ``cut``: the line was longer and lost its end."""
+
+    ids: list[int]
+    pieces: list[str]
+    cut: bool = False
 
 
 class LanguagePipeline:
@@ -45,6 +57,22 @@ class LanguagePipeline:
     def decode_pieces(self, pieces: list[str]) -> str:
         """Subword pieces -> detokenized text."""
         return self.words.detokenize(self.segmenter.desegment(pieces))
+
+    def split(self, line: str, fmt: str = "raw") -> list[str]:
+        """A line in format ``fmt`` (see FORMATS) -> subword pieces."""
+        if fmt == "raw":
+            return self.pieces(line)
+        if fmt == "tokens":
+            return self.segmenter.segment(line.split())
+        return line.split()
+
+    def join(self, pieces: list[str], fmt: str = "raw") -> str:
+        """Subword pieces -> a line in format ``fmt``: detokenized text, Moses tokens or pieces."""
+        if fmt == "pieces":
+            return " ".join(pieces)
+        if fmt == "tokens":
+            return " ".join(self.segmenter.desegment(pieces))
+        return self.decode_pieces(pieces)
 
     def decode(self, ids) -> str:
         """Ids -> detokenized text; pad/bos/eos are dropped, ``<unk>`` is kept as such."""
@@ -89,8 +117,20 @@ class Pipeline:
         return self.sides[self.target_lang]
 
     def encode(self, line: str) -> list[int]:
-        """A raw source sentence -> source ids."""
+        """A raw source sentence -> source ids (no eos: what the binarized data stores)."""
         return self.source.encode(line)
+
+    def source_ids(self, line: str, fmt: str = "raw", max_len: int | None = None) -> Source | None:
+        """A source line in format ``fmt`` -> the ids the model reads (eos appended) and their
+        pieces; None for a line without pieces. ``max_len`` bounds the ids, eos included (longer
+        input is cut)."""
+        pieces = self.source.split(line, fmt) if line.strip() else []
+        if not pieces:
+            return None
+        cut = max_len is not None and len(pieces) + 1 > max_len
+        if cut:
+            pieces = pieces[: max_len - 1]
+        return Source(source_sequence(self.source.dictionary.encode(pieces)), pieces, cut)
 
     def decode(self, ids) -> str:
         """Target ids -> a detokenized target sentence."""
@@ -108,6 +148,8 @@ class Pipeline:
     def load(cls, directory: str | Path) -> Pipeline:
         directory = Path(directory)
         spec_path = directory / PIPELINE_FILE
+        if not directory.is_dir():
+            raise NmtError(f"data directory not found: {directory}")
         if not spec_path.is_file():
             raise NmtError(f"{directory} has no {PIPELINE_FILE}: not a data directory made by nmt preprocess")
         try:

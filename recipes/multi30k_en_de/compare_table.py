@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from nmt.inference import load_model
+from nmt.translation import load_model
 
 COLUMNS = ("model", "preset", "params", "epochs", "updates", "train tok/s", "best valid loss",
            "BLEU (beam 5)", "length ratio", "beam 5 sent/s", "greedy sent/s")

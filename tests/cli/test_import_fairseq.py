@@ -6,7 +6,7 @@ from safetensors.torch import load_file
 
 from nmt.cli.main import main
 from nmt.data.dictionary import EOS_ID
-from nmt.inference import load_model
+from nmt.translation import load_model
 
 
 @pytest.mark.parametrize("name", ["tiny1", "tiny2"])

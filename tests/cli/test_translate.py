@@ -3,6 +3,7 @@
 import math
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -31,6 +32,22 @@ def test_fixture_translations_are_fairsegs(tiny1, fairseq_fixtures, tmp_path, be
     assert len(got) == 1000
     assert [g[1] for g in got] == [w[1] for w in want]
     assert max(abs(float(g[0]) - w[0]) for g, w in zip(got, want)) < 1e-4
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_int8_translates_like_float_in_either_precision(tiny1, fairseq_fixtures, tmp_path, precision):
+    """--quantize int8 with --precision bf16 works (int8 layers get fp32 inputs) and changes few
+    translations of the fixture model."""
+    src = tmp_path / "src"
+    lines = (fairseq_fixtures / "test_2016_flickr.bpe.en").read_text(encoding="utf-8").splitlines()
+    src.write_text("\n".join(lines[:100]) + "\n", encoding="utf-8")
+    out = tmp_path / "hyp"
+    assert main(["translate", "--checkpoint", str(tiny1), "--input", str(src), "--input-format",
+                 "pieces", "--output-format", "pieces", "--quantize", "int8", "--precision",
+                 precision, "--output", str(out)]) == 0
+    got = out.read_text(encoding="utf-8").splitlines()
+    want = [w[1] for w in fairseq_hyps(fairseq_fixtures, 5)[:100]]
+    assert len(got) == 100 and sum(g == w for g, w in zip(got, want)) >= 70
 
 
 def test_raw_text_in_gives_the_same_translations(tiny1, fairseq_fixtures, nmt_data, tmp_path):
@@ -110,6 +127,31 @@ def test_errors_leave_no_output(tiny1, tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1
         assert not out.exists() and not list(tmp_path.glob(".out.de*"))
+
+
+def test_a_line_through_an_open_pipe_is_answered_before_eof(tiny1):
+    """A program that keeps its end of the pipe open gets each translation as it asks."""
+    proc = subprocess.Popen([sys.executable, "-m", "nmt", "translate", "--checkpoint", str(tiny1),
+                             "--beam", "2"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    answers: list[str] = []
+
+    def ask():
+        for line in ("A dog runs.", "A man sleeps."):
+            proc.stdin.write(line + "\n")
+            proc.stdin.flush()
+            answers.append(proc.stdout.readline())  # hung until EOF before the fix
+
+    asker = threading.Thread(target=ask, daemon=True)
+    asker.start()
+    asker.join(timeout=120)
+    answered = not asker.is_alive()
+    if not answered:
+        proc.kill()
+    proc.stdin.close()
+    proc.wait(timeout=120)
+    assert answered and all(a.endswith("\n") and a.strip() for a in answers)
+    assert proc.returncode == 0 and proc.stdout.read() == ""
 
 
 def test_streams_stdin(tiny1):

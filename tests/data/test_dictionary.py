@@ -38,3 +38,11 @@ def test_text_round_trip_and_fairseq_file(fairseq_fixtures):
 def test_bad_dictionary_lines_name_the_line():
     with pytest.raises(NmtError, match="line 2"):
         Dictionary.from_text("a 1\nno-count-here\n")
+
+
+def test_the_sentence_conventions_are_fairseqs():
+    from nmt.data.dictionary import EOS_ID, source_sequence, target_sequences
+
+    assert source_sequence([7, 8]) == [7, 8, EOS_ID]
+    assert target_sequences([7, 8]) == ([EOS_ID, 7, 8], [7, 8, EOS_ID])
+    assert source_sequence([]) == [EOS_ID] and target_sequences([]) == ([EOS_ID], [EOS_ID])

@@ -62,3 +62,22 @@ def test_pipeline_survives_serialisation(built, tmp_path):
     assert copy.encode(line) == pipe.encode(line)
     copy.save(tmp_path)
     assert Pipeline.load(tmp_path).encode(line) == pipe.encode(line)
+
+
+def test_source_ids_in_every_format_end_with_eos_and_agree(built):
+    """A raw line, its Moses tokens and its pieces give the same ids; eos is appended once."""
+    from nmt.data.dictionary import EOS_ID
+
+    _, pipe, text = built
+    side = pipe.source
+    line = (text / "valid.en").read_text(encoding="utf-8").splitlines()[3]
+    raw = pipe.source_ids(line)
+    assert raw.ids[-1] == EOS_ID and EOS_ID not in raw.ids[:-1] and not raw.cut
+    assert raw.ids[:-1] == side.encode(line) and len(raw.pieces) == len(raw.ids) - 1
+    tokens = " ".join(side.words.tokenize(line))
+    assert pipe.source_ids(tokens, "tokens").ids == raw.ids
+    assert pipe.source_ids(side.join(raw.pieces, "pieces"), "pieces").ids == raw.ids
+    assert side.join(raw.pieces, "tokens") == tokens
+    assert pipe.source_ids("  \t ") is None and pipe.source_ids("") is None
+    cut = pipe.source_ids(line, max_len=3)
+    assert cut.cut and cut.ids == raw.ids[:2] + [EOS_ID] and cut.pieces == raw.pieces[:2]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from nmt.translation import Source
+from nmt.data.pipeline import Source
 
 SPEC = importlib.util.spec_from_file_location(
     "diagnose", Path(__file__).resolve().parents[2] / "recipes" / "diagnose.py")
