@@ -23,16 +23,28 @@ from nmt import registry
 from nmt.errors import NmtError
 from nmt.training.options import TrainConfig
 
+# Names people bring from other toolkits -> ours (looked up before spelling matches).
+SYNONYMS = {"learning_rate": "lr", "optimizer": "name", "scheduler": "name", "lr_scheduler": "name",
+            "max_epochs": "max_epoch", "max_updates": "max_update", "clip_grad_norm": "clip_norm",
+            "gradient_clip": "clip_norm"}
+
 
 def _unknown_key(key: str, valid: list[str], where: str) -> NmtError:
-    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
-    hint = f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(sorted(valid))}"
-    return NmtError(f"unknown config key {where}{key!r}{hint}")
+    synonym = SYNONYMS.get(key)
+    close = ([synonym] if synonym in valid else
+             difflib.get_close_matches(key, valid, n=1, cutoff=0.5))
+    hint = (f"; did you mean {where + close[0]!r}?" if close
+            else f"; valid keys here: {', '.join(sorted(valid))}")
+    return NmtError(f"unknown config key {where + key!r}{hint}")
 
 
 def _field_types(cls) -> dict[str, Any]:
     hints = typing.get_type_hints(cls)
     return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(cls)}
+
+
+_KIND = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+         type(None): "null"}
 
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:
@@ -48,12 +60,13 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
                 return _coerce(value, arm, where)
             except NmtError:
                 pass
-        raise NmtError(f"config key {where!r}: {value!r} does not fit {tp}")
+        kinds = [_KIND.get(arm, getattr(arm, "__name__", str(arm))) for arm in typing.get_args(tp)]
+        raise NmtError(f"config key {where!r} must be {' or '.join(kinds)}, got {value!r}")
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if tp in (int, float, str, bool):
         if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
-            raise NmtError(f"config key {where!r} must be {tp.__name__}, got {value!r}")
+            raise NmtError(f"config key {where!r} must be {_KIND[tp]}, got {value!r}")
         return value
     if origin is list and not isinstance(value, list):
         raise NmtError(f"config key {where!r} must be a list, got {value!r}")
@@ -122,13 +135,15 @@ def dump_yaml(obj: Any) -> str:
 
 def resolve_train_config(arch: str | None, recipe: str | Path | None,
                          overrides: Iterable[str] = ()) -> TrainConfig:
-    """The training config: preset ``arch`` (or the recipe's ``arch:``) < recipe YAML <
-    ``overrides`` (``key=value`` strings as ``--set`` takes them, applied in order)."""
+    """The training config: preset ``arch`` (or the recipe's ``arch:``) with its family's
+    optimiser and schedule (:data:`nmt.registry.TRAIN_DEFAULTS`) < recipe YAML < ``overrides``
+    (``key=value`` strings as ``--set`` takes them, applied in order)."""
     values = load_yaml(recipe) if recipe else {}
     arch = arch or values.get("arch")
     if not arch:
         raise NmtError("no architecture: give --arch NAME or `arch:` in the --config YAML")
-    cfg = TrainConfig(arch=arch, model=registry.preset(arch))
+    model = registry.preset(arch)
+    cfg = merge(TrainConfig(arch=arch, model=model), registry.train_defaults(model))
     cfg = merge(cfg, {k: v for k, v in values.items() if k != "arch"})
     for item in overrides:
         cfg = merge(cfg, parse_override(item))

@@ -28,6 +28,15 @@ FAMILIES: dict[str, tuple[type, type[Seq2SeqModel]]] = {
     "dilated_rnn": (dilated_rnn.DilatedRNNConfig, dilated_rnn.DilatedRNNModel),
 }
 
+# family -> the optimiser and schedule a bare `nmt train --arch NAME` uses (TrainConfig keys,
+# merged under the recipe YAML and the flags). ConvS2S keeps TrainConfig's own defaults, the
+# paper's NAG (lr 0.25, momentum 0.99, clip-norm 0.1, lr / 10 on a plateau); the recurrent and
+# TCN families train with Adam 1e-3, clip-norm 5 and lr / 10 on a plateau, as their recipes do.
+_ADAM = {"optim": {"name": "adam", "lr": 1e-3, "betas": [0.9, 0.999], "clip_norm": 5.0},
+         "schedule": {"name": "reduce_on_plateau", "patience": 0, "min_lr": 1e-5}}
+TRAIN_DEFAULTS: dict[str, dict] = {"convs2s": {}, "lstm": _ADAM, "qrnn": _ADAM, "tcn": _ADAM,
+                                   "dilated_rnn": _ADAM}
+
 ARCHS: dict[str, Callable[[], object]] = {}
 
 
@@ -45,6 +54,11 @@ def preset(name: str) -> object:
         hint = f"; did you mean {', '.join(close)}?" if close else "; see `nmt train --list-archs`"
         raise NmtError(f"unknown architecture {name!r}{hint}")
     return ARCHS[name]()
+
+
+def train_defaults(cfg: object) -> dict:
+    """The training settings (TrainConfig keys) a model config's family trains with by default."""
+    return TRAIN_DEFAULTS.get(family_of(cfg), {})
 
 
 def describe_archs() -> list[tuple[str, str]]:

@@ -328,6 +328,19 @@ find_nmt() {
     fi
 }
 
+# migrate_absolute_stamp STAMP: versions before 2026-11-30 keyed and wrote the preprocess stamp
+# with absolute paths; such a stamp of this directory is rewritten with relative ones.
+migrate_absolute_stamp() {
+    local old
+    old=$WORKDIR/.stamps/preprocess-$(printf '%s' "$DESTDIR" | md5sum | cut -c1-12)
+    if [[ ! -f $1 && -f $old && $old != "$1" ]]; then
+        local content
+        content=$(cat "$old")
+        printf '%s\n' "${content//"$PWD"\//}" >"$1"
+        rm -f -- "$old"
+    fi
+}
+
 # run_nmt_preprocess ARGS...: `nmt preprocess ARGS... --destdir D EXTRA_ARGS... [--force]`.
 # Skipped when DESTDIR exists and was made from the same prepared data (the prepare stamps)
 # with the same arguments. A DESTDIR this work directory made before is rebuilt (--force)
@@ -337,13 +350,17 @@ run_nmt_preprocess() {
     find_nmt
     cmd=(preprocess "$@" --destdir "$DESTDIR" "${EXTRA_ARGS[@]}")
     # one stamp per output directory, so one work directory can feed several (BPE, char, ...)
-    local key data
-    key=preprocess-$(printf '%s' "$DESTDIR" | md5sum | cut -c1-12)
+    # The stamp records what defines the output, with paths relative to the current directory
+    # (the checkout, for the recipes), so a moved or copied checkout finds its work done.
+    local key data dest=${DESTDIR#"$PWD"/} shown="nmt ${cmd[*]}"
+    shown=${shown//"$PWD"\//}
+    key=preprocess-$(printf '%s' "$dest" | md5sum | cut -c1-12)
     local stamp=$WORKDIR/.stamps/$key
     mkdir -p "$WORKDIR/.stamps"
     data=$(find "$WORKDIR/.stamps" -maxdepth 1 -type f ! -name 'preprocess*' -print0 |
            sort -z | xargs -0 cat | tr '\n' ';')
-    local sig="$DESTDIR"$'\n'"nmt ${cmd[*]} | data: $data"   # line 1: the directory it made
+    local sig="$dest"$'\n'"$shown | data: $data"   # line 1: the directory it made
+    migrate_absolute_stamp "$stamp"
     if [[ -d $DESTDIR ]] && stage_done "$key" "$sig"; then
         log "preprocess: already done ($DESTDIR)"
         return 0
@@ -351,7 +368,7 @@ run_nmt_preprocess() {
     local existed=0 rc=0
     if [[ -d $DESTDIR ]]; then
         existed=1
-        if ((!FORCE)) && [[ -f $stamp && $(head -n 1 "$stamp") == "$DESTDIR" ]]; then
+        if ((!FORCE)) && [[ -f $stamp && $(head -n 1 "$stamp") == "$dest" ]]; then
             log "preprocess: the prepared data or the arguments changed; rebuilding $DESTDIR"
             FORCE=1
         fi

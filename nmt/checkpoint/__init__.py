@@ -22,6 +22,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from nmt import __version__
+from nmt.data.text import new_file_mode
 from nmt.errors import NmtError
 
 FORMAT = "nmt-checkpoint"
@@ -79,6 +80,7 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         save_file(tensors, str(tmp), metadata={"nmt": json.dumps(meta)})
+        os.chmod(tmp, new_file_mode(path))  # safetensors creates it 0600
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -94,8 +96,7 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
 def load_checkpoint(path: str | Path, with_optimizer: bool = True) -> Checkpoint:
     """Read a checkpoint; a missing, corrupt, foreign or too-new file is a one-line NmtError."""
     path = Path(path)
-    if not path.is_file():
-        raise NmtError(f"checkpoint not found: {path}")
+    _check_is_a_checkpoint_file(path)
     try:
         with safe_open(str(path), framework="pt") as f:
             raw_meta = (f.metadata() or {}).get("nmt")
@@ -118,6 +119,31 @@ def load_checkpoint(path: str | Path, with_optimizer: bool = True) -> Checkpoint
     if with_optimizer and "optimizer" in meta:
         ckpt.optimizer = _join_optimizer(meta["optimizer"], opt_tensors)
     return ckpt
+
+
+# The first bytes of files people give as a checkpoint by mistake.
+_ZIP, _PICKLE = b"PK\x03\x04", b"\x80"
+
+
+def _check_is_a_checkpoint_file(path: Path) -> None:
+    """A one-line NmtError for a missing path, a directory, a fairseq/PyTorch file or a YAML."""
+    if path.is_dir():
+        hint = next((p for p in (path / "checkpoint_best.safetensors",
+                                 path / "checkpoint_last.safetensors") if p.is_file()), None)
+        raise NmtError(f"{path} is a directory, not a checkpoint file"
+                       + (f"; did you mean {hint}?" if hint else ""))
+    if not path.is_file():
+        raise NmtError(f"checkpoint not found: {path}")
+    with open(path, "rb") as f:
+        head = f.read(9)
+    if head[8:9] == b"{":  # safetensors: an 8-byte header length, then the JSON header
+        return
+    if head.startswith(_ZIP) or head.startswith(_PICKLE):
+        raise NmtError(f"{path} is a PyTorch/fairseq file (torch.save), not an nmt checkpoint; "
+                       f"convert a fairseq fconv model with `nmt import-fairseq {path} ...`")
+    if path.suffix in (".yaml", ".yml", ".json") or head.lstrip()[:1] in (b"#", b"{", b"-"):
+        raise NmtError(f"{path} looks like a text file (a recipe or a config?), not a checkpoint; "
+                       "checkpoints are SAVE_DIR/checkpoint_*.safetensors")
 
 
 def _check_meta(path: Path, raw: str | None) -> dict:

@@ -12,7 +12,7 @@ import importlib
 import sys
 
 from nmt import __version__
-from nmt.errors import NmtError
+from nmt.errors import NmtError, UsageError
 
 # name -> (module, one-line help); later issues add train, translate, score, average, bench, ...
 COMMANDS = {
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.set_defaults(_module=module)
+        p.set_defaults(_module=module, _parser=p)
         importlib.import_module(module).add_arguments(p)
     return parser
 
@@ -56,17 +56,19 @@ def flush_denormals() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
+    if extra:  # the command's own usage, not the top level's (argparse exits 2)
+        args._parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command in TORCH_COMMANDS:
         flush_denormals()
     try:
         return importlib.import_module(args._module).run(args)
     except NmtError as e:
         print(f"nmt {args.command}: error: {e}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(e, UsageError) else 1
     except KeyboardInterrupt:
         print(f"nmt {args.command}: interrupted", file=sys.stderr)
         return 130

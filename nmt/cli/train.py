@@ -14,7 +14,7 @@ from pathlib import Path
 
 from nmt import registry
 from nmt.config import resolve_train_config
-from nmt.errors import NmtError
+from nmt.errors import UsageError
 from nmt.training import distributed
 from nmt.training.options import TrainConfig
 from nmt.training.trainer import Trainer, open_log
@@ -67,8 +67,12 @@ def run(args: argparse.Namespace) -> int:
         for name, line in registry.describe_archs():
             print(f"{name:24s} {line}")
         return 0
-    if not args.data_dir or not args.save_dir:
-        raise NmtError("usage: nmt train DATA_DIR --arch NAME --save-dir DIR")
+    if not args.data_dir:
+        raise UsageError("missing DATA_DIR, a directory made by `nmt preprocess` "
+                         "(usage: nmt train DATA_DIR --arch NAME --save-dir DIR)")
+    if not args.save_dir:
+        raise UsageError("missing --save-dir DIR, where checkpoints and logs go "
+                         "(usage: nmt train DATA_DIR --arch NAME --save-dir DIR)")
     cfg = resolve_config(args)
     save_dir = Path(args.save_dir)
     world = distributed.init_from_env(cfg.device)  # torchrun: one rank of a DDP run
@@ -78,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
         trainer.train()
     finally:
         distributed.shutdown()
+    if world.is_master and trainer.stop_signal is None:
+        print(f"nmt train: {trainer.summary()}", file=sys.stderr)
     if trainer.stop_signal is not None:
         if world.is_master:
             print(f"nmt train: interrupted; checkpoint_last holds update {trainer.progress.update}: "

@@ -91,6 +91,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(torch.device(cfg.device).type, enabled=cfg.precision == "fp16")
         self.tensorboard = _tensorboard(self.save_dir) if cfg.tensorboard and self.world.is_master else None
         self.stop_signal: int | None = None
+        self.done_reason: str | None = None
         self.progress = Progress()
         self.save_dir.mkdir(parents=True, exist_ok=True)
         self._clock_base = 0.0
@@ -118,7 +119,10 @@ class Trainer:
             torch.set_rng_state(ckpt.rng)  # exact resume; ranks of a larger world reseed instead
         elif self.world.distributed:
             torch.manual_seed(self.cfg.seed + 1000 * self.progress.update + self.world.rank)
-        self.log(json.dumps({"event": "resume", "checkpoint": str(last), **meta["progress"]}))
+        shown = dict(meta["progress"])
+        if shown.get("best_loss") is not None:  # kept negated for BLEU (lower is better inside)
+            shown["best_loss"] = abs(shown["best_loss"])
+        self.log(json.dumps({"event": "resume", "checkpoint": str(last), **shown}))
 
     def _tick(self) -> float:
         """Training wall time so far, including earlier runs resumed from."""
@@ -285,17 +289,32 @@ class Trainer:
         SIGINT/SIGTERM: the current update finishes, checkpoint_last is written and training
         stops (``stop_signal`` is set); a second signal exits at once."""
         if self.world.is_master:
-            (self.save_dir / "config.yaml").write_text(dump_yaml(self.cfg))
+            # the resolved config as trained, vocabulary sizes from the data included
+            resolved = replace(self.cfg, model=self.model_cfg)
+            (self.save_dir / "config.yaml").write_text(dump_yaml(resolved))
         metrics: dict = {}
         with self._signals():
             while (reason := self.agreed_stop()) is None:
                 if self._train_epoch():
                     metrics = self._end_epoch()
             if self.progress.batch_in_epoch and self.progress.update > self._updates_at_start:
-                self.save([files.LAST])
-        self.log(json.dumps({"event": "done", "reason": reason, "update": self.progress.update,
-                             "epoch": self.progress.epoch}))
+                metrics = self._stop_mid_epoch() or metrics
+        self.done_reason = reason
+        p = self.progress  # after an epoch's end p.epoch already names the next one
+        self.log(json.dumps({"event": "done", "reason": reason, "update": p.update,
+                             "epoch": p.epoch if p.batch_in_epoch else p.epoch - 1}))
         return metrics
+
+    def summary(self) -> str:
+        """One line for a person at the end of a run: why it stopped, the best checkpoint and
+        its validation value, and the command that uses it."""
+        best = self.save_dir / files.BEST
+        p, metric = self.progress, "BLEU" if self.cfg.best_metric == "bleu" else "loss"
+        if p.best_loss is None or not best.is_file():
+            return f"stopped ({self.done_reason}) before any validation: no checkpoint_best yet"
+        return (f"stopped ({self.done_reason}) at update {p.update}; best checkpoint {best} "
+                f"(valid {metric} {abs(p.best_loss):.3f}); translate with: "
+                f"nmt translate --checkpoint {best} --input FILE")
 
     @contextlib.contextmanager
     def _signals(self):
@@ -338,7 +357,8 @@ class Trainer:
                         self._log_train(window, bar)
                     if c.save_interval_updates and p.update % c.save_interval_updates == 0:
                         self.save([files.LAST, files.interval_name(p.epoch, p.update)])
-                if self.agreed_stop() is not None:
+                # a stop on the epoch's last update ends the epoch first (validation, schedule)
+                if p.batch_in_epoch < len(batches) and self.agreed_stop() is not None:
                     return False
         return True
 
@@ -350,16 +370,38 @@ class Trainer:
         self._scalars("train", record)
         window.reset()
 
-    def _end_epoch(self) -> dict:
+    def _improves(self, metrics: dict) -> bool:
+        """Whether ``metrics`` beat the best so far by ``best_metric`` (then it becomes the best)."""
         p = self.progress
-        metrics = self.validate()
         key, sign = ("valid_bleu", -1.0) if self.cfg.best_metric == "bleu" else ("valid_loss", 1.0)
         value = sign * metrics[key]  # lower is better
         improved = p.best_loss is None or value < p.best_loss
         if improved:
-            p.best_loss, p.epochs_without_best = value, 0
-        else:
-            p.epochs_without_best += 1
+            p.best_loss = value
+        return improved
+
+    def _stop_mid_epoch(self) -> dict | None:
+        """A stop inside an epoch (max_update, stop_time_minutes, ...): validate, so that a run
+        always leaves checkpoint_best, then save. After a signal only checkpoint_last is saved,
+        at once; the validation comes when the run is resumed."""
+        if self.stop_signal is not None:
+            self.save([files.LAST])
+            return None
+        p = self.progress
+        metrics = self.validate()
+        improved = self._improves(metrics)
+        self.log(json.dumps({"event": "valid", "epoch": p.epoch, "update": p.update, **metrics,
+                             "best": abs(p.best_loss), "mid_epoch": True,
+                             "train_seconds": round(self._tick(), 1)}))
+        self._scalars("valid", {**metrics, "lr": self.schedule.lr})
+        self.save([files.LAST] + ([files.BEST] if improved else []))
+        return metrics
+
+    def _end_epoch(self) -> dict:
+        p = self.progress
+        metrics = self.validate()
+        improved = self._improves(metrics)
+        p.epochs_without_best = 0 if improved else p.epochs_without_best + 1
         lr = self.schedule.step_epoch(metrics["valid_loss"])
         self.log(json.dumps({"event": "valid", "epoch": p.epoch, "update": p.update, **metrics,
                              "best": abs(p.best_loss), "next_lr": lr,

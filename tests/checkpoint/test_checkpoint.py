@@ -85,3 +85,22 @@ def test_foreign_and_too_new_files(tmp_path):
     save_file({"model.w": torch.zeros(2)}, str(newer), metadata={"nmt": json.dumps(meta)})
     with pytest.raises(NmtError, match="upgrade nmt"):
         load_checkpoint(newer)
+
+
+def test_what_people_give_instead_of_a_checkpoint_is_named(tmp_path):
+    """A directory, a torch.save / fairseq file and a recipe YAML each get their own line."""
+    save_dir = tmp_path / "run"
+    save_dir.mkdir()
+    with pytest.raises(NmtError, match="is a directory, not a checkpoint file$"):
+        load_checkpoint(save_dir)
+    save_checkpoint(save_dir / "checkpoint_best.safetensors",
+                    Checkpoint(meta={}, model=tiny_model().state_dict()))
+    with pytest.raises(NmtError, match="did you mean .*checkpoint_best.safetensors"):
+        load_checkpoint(save_dir)
+    torch.save({"model": {}}, tmp_path / "checkpoint_best.pt")
+    with pytest.raises(NmtError, match="PyTorch/fairseq file .*`nmt import-fairseq"):
+        load_checkpoint(tmp_path / "checkpoint_best.pt")
+    (tmp_path / "lstm.yaml").write_text("arch: lstm_small\n")
+    with pytest.raises(NmtError, match="looks like a text file"):
+        load_checkpoint(tmp_path / "lstm.yaml")
+    assert load_checkpoint(save_dir / "checkpoint_best.safetensors").model  # still loads

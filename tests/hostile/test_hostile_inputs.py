@@ -151,7 +151,7 @@ def test_data_dir_with_a_missing_split(tmp_path, capsys):
     (dest / "pipeline.json").unlink()
     one_error(capsys, main(["train", str(dest), "--arch", "convs2s_small", "--save-dir", str(tmp_path / "s")]),
               "no pipeline.json")
-    one_error(capsys, main(["bench", "data", str(tmp_path / "nowhere")]), "no pipeline.json")
+    one_error(capsys, main(["bench", "data", str(tmp_path / "nowhere")]), "data directory not found")
 
 
 def test_console_script_never_tracebacks_on_stdin_garbage(ckpt):

@@ -468,6 +468,22 @@ def test_preprocess_stage_arguments_idempotence_and_force(nmt_data, tmp_path):
     assert "--force" not in lines(calls)[3].split()
 
 
+def test_a_moved_checkout_finds_its_preprocessing_done(nmt_data, tmp_path):
+    """Stamps hold paths relative to the checkout: moving it does not ask for --force."""
+    stub, calls = stub_nmt(tmp_path)
+    env = {"NMT_BIN": str(stub)}
+    first = tmp_path / "checkout"
+    first.mkdir()
+    assert run("multi30k.sh", "--workers", "1", cwd=first, mirror=nmt_data, env=env).returncode == 0
+    stamps = (first / "work/multi30k_en_de/.stamps").glob("*")
+    assert not any(str(first) in p.read_text() for p in stamps)
+    moved = tmp_path / "moved"
+    first.rename(moved)
+    again = run("multi30k.sh", "--workers", "1", cwd=moved, mirror=nmt_data, env=env)
+    assert again.returncode == 0, again.stderr
+    assert "preprocess: already done" in again.stderr and nlines(calls) == 1
+
+
 @pytest.mark.parametrize("script, flags", [
     ("iwslt14_de_en.sh", "--no-punct-norm --lowercase --max-len 175 --max-len-ratio 1.5 "
                          "--bpe subword-nmt --bpe-merges 10000 --joint-bpe --joined-dictionary"),

@@ -96,7 +96,7 @@ def test_every_preset_builds_and_takes_a_step(arch, data_dir, tmp_path):
 def test_cli_train_logs_json_and_rejects_bad_config(data_dir, tmp_path, capsys):
     save = tmp_path / "run"
     code = main(["train", str(data_dir), "--arch", "convs2s_small", "--save-dir", str(save),
-                 "--max-update", "3", "--log-interval", "1", "--threads", "1",
+                 "--max-update", "3", "--log-interval", "1", "--threads", "1", "--max-tokens", "60",
                  "--set", "model.encoder_layers=[{channels: 16, kernel: 3}]",
                  "--set", "model.decoder_layers=[{channels: 16, kernel: 3}]"])
     assert code == 0
@@ -104,13 +104,18 @@ def test_cli_train_logs_json_and_rejects_bad_config(data_dir, tmp_path, capsys):
     assert [e["update"] for e in events if e["event"] == "train"] == [1, 2, 3]
     assert all(e["train_seconds"] >= 0 for e in events if e["event"] == "train")
     assert events[-1]["event"] == "done"
-    capsys.readouterr()
+    # the run stopped inside its first epoch: validated at the stop, a best checkpoint, one line
+    assert [e.get("mid_epoch") for e in events if e["event"] == "valid"] == [True]
+    assert (save / "checkpoint_best.safetensors").is_file()
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("nmt train: stopped (reached max_update 3) at update 3; best checkpoint")
+    assert f"nmt translate --checkpoint {save / 'checkpoint_best.safetensors'}" in err
     assert main(["train", str(data_dir), "--arch", "convs2s_smal", "--save-dir", str(save)]) == 1
     assert "did you mean convs2s_small" in capsys.readouterr().err
     assert main(["train", str(data_dir), "--arch", "convs2s_small", "--save-dir", str(save),
                  "--set", "optim.lrr=1"]) == 1
-    assert "did you mean 'lr'" in capsys.readouterr().err
+    assert "did you mean 'optim.lr'" in capsys.readouterr().err
     (tmp_path / "r.yaml").write_text("optim:\n  name: adam\nmodel:\n  dropuot: 0.3\n")
     assert main(["train", str(data_dir), "--arch", "convs2s_small", "--save-dir", str(save),
                  "--config", str(tmp_path / "r.yaml")]) == 1
-    assert "did you mean 'dropout'" in capsys.readouterr().err
+    assert "did you mean 'model.dropout'" in capsys.readouterr().err
