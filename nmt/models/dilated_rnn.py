@@ -49,6 +49,7 @@ from nmt.modules.luong_decoder import (
     LSTMEncoderOut,
     LSTMState,
     LuongDecoderConfig,
+    LuongDecoding,
 )
 from nmt.modules.step_order import gather_steps, reverse_real_steps
 
@@ -288,7 +289,7 @@ class DilatedRNNEncoder(nn.Module):
         return self.dropout_out(out), finals
 
 
-class DilatedRNNModel(Seq2SeqModel[LSTMEncoderOut, LSTMState]):
+class DilatedRNNModel(LuongDecoding, Seq2SeqModel[LSTMEncoderOut, LSTMState]):
     """Dilated RNN encoder + the LSTM attention decoder (see the module docstring)."""
 
     def __init__(self, cfg: DilatedRNNConfig):
@@ -303,24 +304,11 @@ class DilatedRNNModel(Seq2SeqModel[LSTMEncoderOut, LSTMState]):
                                    source_size=cfg.encoder_output_size,
                                    encoder_layers=cfg.encoder_layers, tie_output=cfg.tie_output)
 
-    def forward(self, src: Tensor, src_lens: Tensor, tgt_in: Tensor) -> Tensor:
-        """src (B, S), src_lens (B,) (unused: the pad mask comes from the tokens), tgt_in (B, T)
-        -> logits (B, T, V)."""
-        return self.decoder.teacher_forced(tgt_in, self.encode(src, src_lens))
-
     def encode(self, src: Tensor, src_lens: Tensor | None = None) -> LSTMEncoderOut:
         """src (B, S); ``src_lens`` is unused: the pad mask comes from the tokens."""
         out, finals = self.encoder(src)
         return self.decoder.encoder_out(out, src.eq(self.cfg.pad_id), finals,
                                         torch.zeros_like(finals))
-
-    def init_state(self, enc: LSTMEncoderOut) -> LSTMState:
-        return self.decoder.initial_state(enc)
-
-    def decode_step(self, prev_tokens: Tensor, state: LSTMState,
-                    enc: LSTMEncoderOut) -> tuple[Tensor, LSTMState]:
-        logits, state = self.decoder.step(prev_tokens, state, enc)
-        return self.log_probs(logits), state
 
 
 # -- presets ------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from nmt.modules.luong_decoder import (
     LSTMEncoderOut,
     LSTMState,
     LuongDecoderConfig,
+    LuongDecoding,
     uniform_lstm,
 )
 from nmt.modules.step_order import gather_steps, prefix_mask, reverse_real_steps
@@ -216,7 +217,7 @@ class LSTMEncoder(nn.Module):
         return x, torch.cat(final_h), torch.cat(final_c)
 
 
-class LSTMModel(Seq2SeqModel[LSTMEncoderOut, LSTMState]):
+class LSTMModel(LuongDecoding, Seq2SeqModel[LSTMEncoderOut, LSTMState]):
     """The full model (see the module docstring)."""
 
     def __init__(self, cfg: LSTMConfig):
@@ -231,23 +232,11 @@ class LSTMModel(Seq2SeqModel[LSTMEncoderOut, LSTMState]):
                                    source_size=cfg.encoder_output_size,
                                    encoder_layers=cfg.encoder_layers, tie_output=cfg.tie_output)
 
-    def forward(self, src: Tensor, src_lens: Tensor, tgt_in: Tensor) -> Tensor:
-        """src (B, S), src_lens (B,) with eos, tgt_in (B, T) -> logits (B, T, V)."""
-        return self.decoder.teacher_forced(tgt_in, self.encode(src, src_lens))
-
     def encode(self, src: Tensor, src_lens: Tensor | None = None) -> LSTMEncoderOut:
         if src_lens is None:
             src_lens = src.ne(self.cfg.pad_id).sum(1)
         out, h, c = self.encoder(src, src_lens)
         return self.decoder.encoder_out(out, src.eq(self.cfg.pad_id), h, c)
-
-    def init_state(self, enc: LSTMEncoderOut) -> LSTMState:
-        return self.decoder.initial_state(enc)
-
-    def decode_step(self, prev_tokens: Tensor, state: LSTMState,
-                    enc: LSTMEncoderOut) -> tuple[Tensor, LSTMState]:
-        logits, state = self.decoder.step(prev_tokens, state, enc)
-        return self.log_probs(logits), state
 
 
 # -- presets ------------------------------------------------------------------------------------

@@ -203,3 +203,23 @@ class LSTMDecoder(nn.Module):
         """prev_tokens (B,) -> logits (B, V) and the next state."""
         out, state = self(prev_tokens.unsqueeze(1), state, enc)
         return self.output_layer(out).squeeze(1), state
+
+
+class LuongDecoding:
+    """The decoding half of the model contract for a model whose ``self.decoder`` is an
+    :class:`LSTMDecoder`; mixed into the LSTM and Dilated-RNN models before ``Seq2SeqModel``,
+    which provides ``log_probs``. The model implements ``encode``."""
+
+    decoder: LSTMDecoder
+
+    def forward(self, src: Tensor, src_lens: Tensor, tgt_in: Tensor) -> Tensor:
+        """src (B, S), src_lens (B,), tgt_in (B, T) -> logits (B, T, V)."""
+        return self.decoder.teacher_forced(tgt_in, self.encode(src, src_lens))
+
+    def init_state(self, enc: LSTMEncoderOut) -> LSTMState:
+        return self.decoder.initial_state(enc)
+
+    def decode_step(self, prev_tokens: Tensor, state: LSTMState,
+                    enc: LSTMEncoderOut) -> tuple[Tensor, LSTMState]:
+        logits, state = self.decoder.step(prev_tokens, state, enc)
+        return self.log_probs(logits), state
