@@ -13,9 +13,10 @@ import sys
 from pathlib import Path
 
 from nmt import registry
-from nmt.config import resolve_train_config
+from nmt.config import load_yaml, resolve_train_config
 from nmt.errors import UsageError
 from nmt.training import distributed
+from nmt.training.finetune import parent_arch
 from nmt.training.options import TrainConfig
 from nmt.training.trainer import Trainer, open_log
 
@@ -51,6 +52,11 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
     for flag, (key, kind) in FLAGS.items():
         g.add_argument("--" + flag.replace("_", "-"), type=kind, default=None, help=f"= --set {key}=...")
     g.add_argument("--no-save-optimizer-state", dest="save_optimizer_state", action="store_false", default=None)
+    f = p.add_argument_group("fine-tuning: a new run from another run's checkpoint")
+    f.add_argument("--finetune-from", metavar="CKPT", help="start from CKPT's model config and "
+                   "weights (the data must use its pipeline and dictionaries)")
+    f.add_argument("--reset-optimizer", action="store_true", help="do not take CKPT's optimiser state")
+    f.add_argument("--reset-lr-scheduler", action="store_true", help="do not take CKPT's lr schedule state")
 
 
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
@@ -59,7 +65,16 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
                  if getattr(args, flag) is not None]
     if args.save_optimizer_state is False:
         overrides.append("save_optimizer_state=false")
-    return resolve_train_config(args.arch, args.config, [*overrides, *args.set])
+    if getattr(args, "finetune_from", None):
+        overrides.append(f"finetune_from={args.finetune_from}")
+    for flag in ("reset_optimizer", "reset_lr_scheduler"):
+        if getattr(args, flag, False):
+            overrides.append(f"{flag}=true")
+    arch = args.arch
+    if not arch and getattr(args, "finetune_from", None) and not (
+            args.config and load_yaml(args.config).get("arch")):
+        arch = parent_arch(args.finetune_from)  # the parent's model replaces the preset anyway
+    return resolve_train_config(arch, args.config, [*overrides, *args.set])
 
 
 def run(args: argparse.Namespace) -> int:

@@ -48,6 +48,10 @@ class TrainConfig:
     save_interval_updates: int = 0  # also save every N updates (0: only at epoch ends)
     keep_last: int = 5  # epoch / interval checkpoints kept besides last and best (-1: all)
     save_optimizer_state: bool = True
+    # fine-tuning (nmt/training/finetune.py): start a new run from another run's checkpoint
+    finetune_from: str | None = None  # its model config and weights replace the preset's
+    reset_optimizer: bool = False  # start the optimiser afresh instead of from its state
+    reset_lr_scheduler: bool = False  # start the schedule afresh instead of from its state
     log_interval: int = 50  # updates between log lines
     tensorboard: bool = True  # also write TensorBoard scalars to SAVE_DIR/tensorboard when installed
 

@@ -33,6 +33,7 @@ from nmt.errors import NmtError
 from nmt.scoring import corpus_scores
 from nmt.search import SearchConfig, search
 from nmt.training.distributed import World
+from nmt.training.finetune import load_parent
 from nmt.training.loss import label_smoothed_nll, perplexity
 from nmt.training.optim import build_optimizer
 from nmt.training.options import TrainConfig
@@ -74,8 +75,11 @@ class Trainer:
         self.pipeline = Pipeline.load(data_dir)
         self.train_data = ParallelDataset(data_dir, "train", self.pipeline)
         self.valid_data = ParallelDataset(data_dir, cfg.valid_split, self.pipeline)
+        parent, model_cfg = None, cfg.model
+        if cfg.finetune_from:  # the parent's model (also when resuming the fine-tuning run)
+            parent, model_cfg = load_parent(cfg.finetune_from, self.pipeline)
         self.model_cfg = replace(
-            cfg.model,
+            model_cfg,
             src_vocab_size=len(self.pipeline.source.dictionary),
             tgt_vocab_size=len(self.pipeline.target.dictionary),
         )
@@ -95,11 +99,26 @@ class Trainer:
         self.progress = Progress()
         self.save_dir.mkdir(parents=True, exist_ok=True)
         self._clock_base = 0.0
+        if parent is not None and not (self.save_dir / files.LAST).is_file():
+            self._start_from(parent)
         self._resume()
         self._clock_start = time.monotonic()
         self._updates_at_start = self.progress.update
 
     # -- checkpoints ---------------------------------------------------------------------------
+
+    def _start_from(self, parent: Checkpoint) -> None:
+        """Fine-tuning's first start: the parent's weights, and its optimiser and schedule state
+        unless reset; progress starts at update 0."""
+        self.model.load_state_dict(parent.model)
+        if parent.optimizer is not None and not self.cfg.reset_optimizer:
+            self.optimizer.load_state_dict(parent.optimizer)
+        if "schedule" in parent.meta and not self.cfg.reset_lr_scheduler:
+            self.schedule.load_state_dict(parent.meta["schedule"])
+        self.log(json.dumps({"event": "finetune", "checkpoint": self.cfg.finetune_from,
+                             "parent_update": parent.meta.get("progress", {}).get("update"),
+                             "optimizer": "reset" if self.cfg.reset_optimizer else "kept",
+                             "lr_scheduler": "reset" if self.cfg.reset_lr_scheduler else "kept"}))
 
     def _resume(self) -> None:
         last = self.save_dir / files.LAST

@@ -119,3 +119,42 @@ def test_cli_train_logs_json_and_rejects_bad_config(data_dir, tmp_path, capsys):
     assert main(["train", str(data_dir), "--arch", "convs2s_small", "--save-dir", str(save),
                  "--config", str(tmp_path / "r.yaml")]) == 1
     assert "did you mean 'model.dropout'" in capsys.readouterr().err
+
+
+def test_finetuning_continues_from_the_parent(data_dir, tmp_path, capsys):
+    """--finetune-from starts a new run from the parent's weights (and optimiser): its first
+    losses continue the parent's, not a fresh model's; the data must share the parent's pipeline."""
+    quiet = lambda *_: None  # noqa: E731
+    parent = Trainer(tiny_cfg(max_update=12), data_dir, tmp_path / "parent", log=quiet)
+    parent.train()
+    fresh = Trainer(tiny_cfg(max_update=1), data_dir, tmp_path / "fresh", log=quiet)
+    fresh_loss = fresh.validate()["valid_loss"]
+    parent_loss = parent.validate()["valid_loss"]
+    assert parent_loss < fresh_loss - 0.05
+    save = tmp_path / "child"
+    code = main(["train", str(data_dir), "--save-dir", str(save), "--finetune-from",
+                 str(tmp_path / "parent" / "checkpoint_last.safetensors"), "--max-update", "6",
+                 "--max-tokens", "200", "--threads", "1", "--log-interval", "1000"])
+    assert code == 0, capsys.readouterr().err
+    events = [json.loads(line) for line in (save / "train.log.jsonl").read_text().splitlines()]
+    start = next(e for e in events if e["event"] == "finetune")
+    assert start["parent_update"] == 12 and start["optimizer"] == "kept"
+    child = [e for e in events if e["event"] == "valid"]
+    assert child[0]["update"] <= 6 and child[-1]["valid_loss"] < parent_loss  # went on lowering
+    ckpt = load_checkpoint(save / "checkpoint_last.safetensors")
+    assert ckpt.meta["model_config"] == load_checkpoint(
+        tmp_path / "parent" / "checkpoint_last.safetensors").meta["model_config"]
+    # other data (its own dictionaries): one line naming the difference
+    other = tmp_path / "other"
+    (other).mkdir()
+    for split in ("train", "valid"):
+        for lang in ("en", "de"):
+            (other / f"{split}.{lang}").write_text("zebra yak\nxylophone wolf\n")
+    preprocess(PreprocessOptions(source_lang="en", target_lang="de", destdir=str(other / "bin"),
+                                 bpe="none", trainpref=[str(other / "train")],
+                                 validpref=[str(other / "valid")], workers=1), log=lambda *_: None)
+    capsys.readouterr()
+    assert main(["train", str(other / "bin"), "--save-dir", str(tmp_path / "bad"),
+                 "--finetune-from", str(tmp_path / "parent" / "checkpoint_last.safetensors")]) == 1
+    err = capsys.readouterr().err
+    assert "cannot fine-tune" in err and "differs" in err and err.count("\n") == 1
