@@ -33,13 +33,18 @@ FLAGS = {
     "seed": ("seed", int), "precision": ("precision", str), "device": ("device", str),
     "threads": ("threads", int), "save_interval": ("save_interval", int), "save_interval_updates": ("save_interval_updates", int),
     "keep_last": ("keep_last", int), "log_interval": ("log_interval", int),
+    "best_metric": ("best_metric", str),
 }
+LOG_FORMATS = ("auto", "json", "human")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("data_dir", nargs="?", help="a data directory made by nmt preprocess")
     p.add_argument("--save-dir", help="checkpoints, config.yaml and train.log.jsonl go here")
     p.add_argument("--list-archs", action="store_true", help="print the architecture presets and exit")
+    p.add_argument("--log-format", choices=LOG_FORMATS, default="auto",
+                   help="lines on stdout: human on a terminal and JSON otherwise (auto, the "
+                        "default); train.log.jsonl always holds JSON")
     add_config_arguments(p)
 
 
@@ -48,9 +53,15 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arch", help="architecture preset (see --list-archs); or `arch:` in the YAML")
     p.add_argument("--config", help="recipe YAML merged over the preset")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (repeatable)")
-    g = p.add_argument_group("common settings (shorthands for --set)")
+    g = p.add_argument_group("common settings (shorthands for --set; defaults are ConvS2S's, "
+                             "other families start from Adam, see docs/training.md)")
     for flag, (key, kind) in FLAGS.items():
-        g.add_argument("--" + flag.replace("_", "-"), type=kind, default=None, help=f"= --set {key}=...")
+        g.add_argument("--" + flag.replace("_", "-"), type=kind, default=None,
+                       help=f"= --set {key}=... (default: {_default_of(key)})")
+    g.add_argument("--stop-time-hours", type=float, default=None,
+                   help="= --stop-time-minutes 60 x HOURS (fairseq's spelling)")
+    g.add_argument("--valid-bleu", action="store_true",
+                   help="also translate the valid split each epoch and log its sacreBLEU")
     g.add_argument("--no-save-optimizer-state", dest="save_optimizer_state", action="store_false", default=None)
     f = p.add_argument_group("fine-tuning: a new run from another run's checkpoint")
     f.add_argument("--finetune-from", metavar="CKPT", help="start from CKPT's model config and "
@@ -59,12 +70,24 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
     f.add_argument("--reset-lr-scheduler", action="store_true", help="do not take CKPT's lr schedule state")
 
 
+def _default_of(key: str) -> object:
+    """The TrainConfig default behind a flag's config key (the preset's for model.* keys)."""
+    node: object = TrainConfig()
+    for part in key.split("."):
+        node = getattr(node, part, None)
+    return "the preset's" if key.startswith("model.") else node
+
+
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
     """Preset < YAML < flags < --set (see :func:`nmt.config.resolve_train_config`)."""
     overrides = [f"{key}={getattr(args, flag)}" for flag, (key, _) in FLAGS.items()
                  if getattr(args, flag) is not None]
     if args.save_optimizer_state is False:
         overrides.append("save_optimizer_state=false")
+    if getattr(args, "stop_time_hours", None) is not None:
+        overrides.append(f"stop_time_minutes={60 * args.stop_time_hours}")
+    if getattr(args, "valid_bleu", False):
+        overrides.append("valid_bleu=true")
     if getattr(args, "finetune_from", None):
         overrides.append(f"finetune_from={args.finetune_from}")
     for flag in ("reset_optimizer", "reset_lr_scheduler"):
@@ -92,8 +115,10 @@ def run(args: argparse.Namespace) -> int:
     save_dir = Path(args.save_dir)
     world = distributed.init_from_env(cfg.device)  # torchrun: one rank of a DDP run
     try:
-        log = open_log(save_dir) if world.is_master else None
+        log = open_log(save_dir, args.log_format) if world.is_master else None
         trainer = Trainer(cfg, args.data_dir, save_dir, log=log, world=world)
+        if world.is_master:
+            print(f"nmt train: {trainer.banner()}", file=sys.stderr)
         trainer.train()
     finally:
         distributed.shutdown()

@@ -13,13 +13,14 @@ All but ``inverse_sqrt`` also accept a linear warm-up over ``warmup_updates``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 from nmt.errors import NmtError
 
 SCHEDULES = ("paper", "reduce_on_plateau", "inverse_sqrt", "fixed")
+ALIASES = {"reduce_lr_on_plateau": "reduce_on_plateau"}  # fairseq's name -> ours
 
 
 @dataclass
@@ -36,6 +37,8 @@ class LRSchedule:
     """Owns the optimiser's learning rate; its state goes into checkpoints."""
 
     def __init__(self, cfg: ScheduleConfig, optimizer: torch.optim.Optimizer, base_lr: float):
+        if cfg.name in ALIASES:  # fairseq's spelling
+            cfg = replace(cfg, name=ALIASES[cfg.name])
         if cfg.name not in SCHEDULES:
             raise NmtError(f"unknown lr schedule {cfg.name!r}; use one of {', '.join(SCHEDULES)}")
         if cfg.name == "inverse_sqrt" and cfg.warmup_updates < 1:

@@ -324,6 +324,16 @@ class Trainer:
                              "epoch": p.epoch if p.batch_in_epoch else p.epoch - 1}))
         return metrics
 
+    def banner(self) -> str:
+        """One line for a person at the start: model, data, where it goes, how it runs."""
+        params = sum(p.numel() for p in self.model.parameters())
+        resumed = f", resuming at update {self.progress.update}" if self.progress.update else ""
+        return (f"{registry.family_of(self.model_cfg)} {self.cfg.arch}, {params:,} parameters; "
+                f"{len(self.train_data):,} train / {len(self.valid_data):,} valid sentences "
+                f"({self.pipeline.source_lang}->{self.pipeline.target_lang}); save dir "
+                f"{self.save_dir}; {self.cfg.precision} on {self.cfg.device}, "
+                f"{torch.get_num_threads()} thread(s){resumed}")
+
     def summary(self) -> str:
         """One line for a person at the end of a run: why it stopped, the best checkpoint and
         its validation value, and the command that uses it."""
@@ -444,11 +454,19 @@ class Trainer:
         self.tensorboard.flush()
 
 
+_TENSORBOARD_NOTED = False  # the note that TensorBoard is missing is printed once a process
+
+
 def _tensorboard(save_dir: Path):
-    """A TensorBoard writer when the tensorboard package is installed, else None."""
+    """A TensorBoard writer when the tensorboard package is installed, else None (said once)."""
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
+        global _TENSORBOARD_NOTED
+        if not _TENSORBOARD_NOTED:
+            _TENSORBOARD_NOTED = True
+            print("nmt train: note: TensorBoard is not installed (pip install tensorboard); the "
+                  "scalars are in train.log.jsonl only", file=sys.stderr)
         return None
     return SummaryWriter(str(save_dir / "tensorboard"))
 
@@ -480,13 +498,34 @@ class _Window:
         }
 
 
-def open_log(save_dir: Path):
-    """A log function that prints and appends JSON lines to ``save_dir/train.log.jsonl``."""
+def human_line(record: dict) -> str:
+    """A JSON log record as a person reads it, e.g.
+    ``epoch 3 | update 384 | loss 4.94 | ppl 72.6 | lr 0.25 | 4,812 tok/s``."""
+    event = record.get("event")
+    head = f"epoch {record.get('epoch')} | update {record.get('update')}"
+    if event == "train":
+        return (f"{head} | loss {record['loss']:.2f} | ppl {record['ppl']:.1f} | "
+                f"lr {record['lr']:.3g} | {record['tokens_per_s']:,.0f} tok/s")
+    if event == "valid":
+        bleu = f" | bleu {record['valid_bleu']:.2f}" if "valid_bleu" in record else ""
+        where = " (inside the epoch, at the stop)" if record.get("mid_epoch") else ""
+        return (f"valid {head} | loss {record['valid_loss']:.3f} | ppl {record['valid_ppl']:.1f}"
+                f"{bleu} | best {record['best']:.3f}{where}")
+    if event == "done":
+        return f"done: {record.get('reason')} ({head})"
+    details = ", ".join(f"{k} {v}" for k, v in record.items() if k != "event")
+    return f"{event}: {details}"
+
+
+def open_log(save_dir: Path, fmt: str = "auto"):
+    """A log function that prints each JSON record (as JSON, or as a human line for ``fmt``
+    'human', or 'auto' on a terminal) and appends it to ``save_dir/train.log.jsonl``."""
     save_dir.mkdir(parents=True, exist_ok=True)
     path = save_dir / "train.log.jsonl"
+    human = fmt == "human" or (fmt == "auto" and sys.stdout.isatty())
 
     def log(line: str) -> None:
-        tqdm.write(line)
+        tqdm.write(human_line(json.loads(line)) if human and line.startswith("{") else line)
         if line.startswith("{"):
             with open(path, "a", encoding="utf-8") as f:
                 f.write(line + "\n")

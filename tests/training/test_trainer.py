@@ -2,6 +2,7 @@
 
 import json
 import random
+import re
 from dataclasses import replace
 
 import pytest
@@ -158,3 +159,43 @@ def test_finetuning_continues_from_the_parent(data_dir, tmp_path, capsys):
                  "--finetune-from", str(tmp_path / "parent" / "checkpoint_last.safetensors")]) == 1
     err = capsys.readouterr().err
     assert "cannot fine-tune" in err and "differs" in err and err.count("\n") == 1
+
+
+def test_readable_output_and_fairseq_spellings(data_dir, tmp_path, capsys):
+    """Human lines with --log-format human (JSON still in the file), a start banner, defaults in
+    --help, and fairseq's names: reduce_lr_on_plateau, --stop-time-hours; --valid-bleu and
+    --best-metric as flags."""
+    save = tmp_path / "run"
+    assert main(["train", str(data_dir), "--arch", "convs2s_small", "--save-dir", str(save),
+                 "--max-update", "2", "--log-interval", "1", "--threads", "1",
+                 "--log-format", "human", "--lr-scheduler", "reduce_lr_on_plateau",
+                 "--valid-bleu", "--best-metric", "bleu", "--stop-time-hours", "0.5",
+                 "--set", "model.encoder_layers=[{channels: 16, kernel: 3}]",
+                 "--set", "model.decoder_layers=[{channels: 16, kernel: 3}]"]) == 0
+    out, err = capsys.readouterr()
+    assert re.search(r"^epoch 1 \| update 1 \| loss \d+\.\d\d \| ppl [\d.]+ \| lr 0\.25 \| "
+                     r"[\d,]+ tok/s$", out, re.M), out
+    assert re.search(r"^valid epoch \d+ \| update 2 \| loss .* \| bleu ", out, re.M), out
+    banner = next(line for line in err.splitlines() if "parameters" in line)
+    assert banner.startswith("nmt train: convs2s convs2s_small, ")
+    assert "parameters; 120 train / 20 valid sentences (en->de)" in banner
+    events = [json.loads(line) for line in (save / "train.log.jsonl").read_text().splitlines()]
+    assert events[0]["event"] == "train"  # the file keeps JSON
+    cfg = load_checkpoint(save / "checkpoint_last.safetensors").meta["train_config"]
+    assert cfg["stop_time_minutes"] == 30.0 and cfg["valid_bleu"] and cfg["best_metric"] == "bleu"
+    assert cfg["schedule"]["name"] == "reduce_lr_on_plateau"
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    helptext = capsys.readouterr().out
+    assert "(default: 4000)" in helptext and "(default: nag)" in helptext
+
+
+def test_human_lines():
+    from nmt.training.trainer import human_line
+
+    assert human_line({"event": "train", "epoch": 3, "update": 384, "loss": 4.9412, "ppl": 72.61,
+                       "lr": 0.25, "tokens_per_s": 4812.4}) == \
+        "epoch 3 | update 384 | loss 4.94 | ppl 72.6 | lr 0.25 | 4,812 tok/s"
+    assert human_line({"event": "done", "reason": "reached max_epoch 2", "epoch": 2,
+                       "update": 40}) == "done: reached max_epoch 2 (epoch 2 | update 40)"
+    assert human_line({"event": "resume", "update": 7}) == "resume: update 7"
