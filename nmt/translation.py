@@ -88,6 +88,7 @@ class Output:
     pieces: list[str]
     alignment: list[tuple[int, int]] = field(default_factory=list)  # (source piece, target piece)
     positional_scores: list[float] = field(default_factory=list)
+    attention: torch.Tensor | None = None  # (target pieces + eos, source pieces), float32
 
 
 class Translator:
@@ -121,15 +122,16 @@ class Translator:
         if ids and ids[-1] == EOS_ID:
             ids = ids[:-1]
         pieces = side.dictionary.decode(ids)
-        alignment = []
+        alignment, attention = [], None
         if hyp.attention is not None:
+            attention = hyp.attention[: len(pieces) + 1, : len(src.pieces)].float()
             best = hyp.attention[: len(pieces), : len(src.pieces)].argmax(-1).tolist()
             alignment = list(zip(best, range(len(pieces))))
             if self.replace_unk:
                 pieces = [self.unk_dict.get(src.pieces[s], src.pieces[s]) if p == UNK else p
                           for p, (s, _) in zip(pieces, alignment)]
         text = side.join(pieces, self.output_format)
-        return Output(text, hyp.score, pieces, alignment, hyp.positional_scores.tolist())
+        return Output(text, hyp.score, pieces, alignment, hyp.positional_scores.tolist(), attention)
 
     # -- batches -------------------------------------------------------------------------------
 

@@ -37,6 +37,9 @@ def test_nbest_carries_scores_pieces_and_alignment(model):
     assert best[0].text == model.translate(LINES[0], beam=4)
     assert len(best[0].positional_scores) == len(best[0].pieces) + 1  # eos included
     assert all(0 <= s < 4 and t < len(best[0].pieces) for s, t in best[0].alignment)
+    att = best[0].attention  # (target pieces + eos, source pieces); the source eos is left out
+    assert att.shape == (len(best[0].pieces) + 1, 4)  # "A dog runs." -> A, dog, runs, .
+    assert all(0 < float(r.sum()) <= 1 + 1e-3 for r in att)
 
 
 def test_what_the_model_is_and_bad_calls(model, imported_tiny1, tmp_path):
