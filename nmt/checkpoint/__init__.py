@@ -114,11 +114,30 @@ def load_checkpoint(path: str | Path, with_optimizer: bool = True) -> Checkpoint
                     opt_tensors[rest] = f.get_tensor(name)
                 elif kind == "rng":
                     ckpt.rng = f.get_tensor(name)
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise NmtError(f"{path} is not a readable nmt checkpoint (corrupt or truncated?): {str(e).splitlines()[0]}") from None
+    except _UNREADABLE as e:
+        raise _unreadable(path, e) from None
     if with_optimizer and "optimizer" in meta:
         ckpt.optimizer = _join_optimizer(meta["optimizer"], opt_tensors)
     return ckpt
+
+
+def read_meta(path: str | Path) -> dict:
+    """A checkpoint's metadata (configs, pipeline description, progress) without its tensors."""
+    path = Path(path)
+    _check_is_a_checkpoint_file(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return _check_meta(path, (f.metadata() or {}).get("nmt"))
+    except _UNREADABLE as e:
+        raise _unreadable(path, e) from None
+
+
+_UNREADABLE = (SafetensorError, OSError, ValueError, RuntimeError)
+
+
+def _unreadable(path: Path, e: Exception) -> NmtError:
+    return NmtError(f"{path} is not a readable nmt checkpoint (corrupt or truncated?): "
+                    f"{str(e).splitlines()[0]}")
 
 
 # The first bytes of files people give as a checkpoint by mistake.

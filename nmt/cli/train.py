@@ -84,17 +84,17 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
                  if getattr(args, flag) is not None]
     if args.save_optimizer_state is False:
         overrides.append("save_optimizer_state=false")
-    if getattr(args, "stop_time_hours", None) is not None:
+    if args.stop_time_hours is not None:
         overrides.append(f"stop_time_minutes={60 * args.stop_time_hours}")
-    if getattr(args, "valid_bleu", False):
+    if args.valid_bleu:
         overrides.append("valid_bleu=true")
-    if getattr(args, "finetune_from", None):
+    if args.finetune_from:
         overrides.append(f"finetune_from={args.finetune_from}")
     for flag in ("reset_optimizer", "reset_lr_scheduler"):
-        if getattr(args, flag, False):
+        if getattr(args, flag):
             overrides.append(f"{flag}=true")
     arch = args.arch
-    if not arch and getattr(args, "finetune_from", None) and not (
+    if not arch and args.finetune_from and not (
             args.config and load_yaml(args.config).get("arch")):
         arch = parent_arch(args.finetune_from)  # the parent's model replaces the preset anyway
     return resolve_train_config(arch, args.config, [*overrides, *args.set])

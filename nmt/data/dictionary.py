@@ -25,14 +25,19 @@ PAD_FILLER = "madeupword{:04d}"  # fairseq's name for the rows that pad the size
 # (nmt.data.dataset) and translation (nmt.data.pipeline) both build them here.
 
 
+def _plain(ids: Iterable[int]) -> list[int]:
+    """Python ints; a numpy row (the binarized data) converts in one call, not element by element."""
+    return ids.tolist() if hasattr(ids, "tolist") else list(ids)
+
+
 def source_sequence(ids: Iterable[int]) -> list[int]:
     """Source ids -> ``x_1 .. x_n </s>``."""
-    return [*ids, EOS_ID]
+    return [*_plain(ids), EOS_ID]
 
 
 def target_sequences(ids: Iterable[int]) -> tuple[list[int], list[int]]:
     """Target ids -> (decoder input ``</s> y_1 .. y_m``, decoder output ``y_1 .. y_m </s>``)."""
-    ids = list(ids)
+    ids = _plain(ids)
     return [EOS_ID, *ids], [*ids, EOS_ID]
 
 

@@ -192,7 +192,8 @@ class LSTMEncoder(nn.Module):
         x = self.dropout_in(self.embed_tokens(src.index_select(0, rows)))  # (B, S, E)
         stairs = Staircase(lens.tolist())
         if self.bidirectional:
-            out, h, c = self._bidirectional(x, stairs, reverse_real_steps(prefix_mask(lens.to(src.device), src.size(1))))
+            backward = reverse_real_steps(prefix_mask(lens.to(src.device), src.size(1)))  # (B, S)
+            out, h, c = self._bidirectional(x, stairs, backward)
         else:
             out, h, c = stairs(self.lstm, x)  # (B, S, H), (L, B, H)
         unsort = rows.argsort()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nmt import registry
-from nmt.checkpoint import Checkpoint, load_checkpoint
+from nmt.checkpoint import Checkpoint, load_checkpoint, read_meta
 from nmt.data.pipeline import Pipeline, asset_names
 from nmt.errors import NmtError
 
@@ -52,7 +52,7 @@ def pipeline_difference(spec: dict, assets: dict[str, bytes], pipeline: Pipeline
 def parent_arch(path: str | Path) -> str:
     """The preset name the parent checkpoint was trained from (for `--finetune-from` without
     `--arch`)."""
-    arch = load_checkpoint(path, with_optimizer=False).meta.get("arch")
+    arch = read_meta(path).get("arch")
     if not arch:
         raise NmtError(f"{path} does not name its architecture; give --arch")
     return arch

@@ -3,7 +3,7 @@
     python recipes/multi30k_en_de/compare_table.py checkpoints/multi30k_en_de/compare/{convs2s,lstm}
 
 For every directory: the preset (config.yaml) and parameter count (checkpoint_best's model), the training
-progress and speed (median of the logged target tokens/s), the best validation loss, the sacreBLEU
+progress (finished epochs, updates up to the last validation) and speed (median of the logged target tokens/s), the best validation loss, the sacreBLEU
 score of the beam-5 translation of test2016 and its length ratio (``test2016.beam5.de.score``) and the translation
 speed (``bench_translate.json``, written by ``nmt bench translate``). Prints a Markdown table.
 """
@@ -45,6 +45,13 @@ def bench(run: Path, beam: int) -> str:
     return f"{json.loads(path.read_text(encoding='utf-8'))['sentences_per_s']:.1f}"
 
 
+def finished_epochs(valids: list[dict]) -> int:
+    """Epochs trained to their end. A run stopped inside an epoch validates there too
+    (``mid_epoch``); that epoch is not finished, though its updates count."""
+    ends = [v["epoch"] for v in valids if not v.get("mid_epoch")]
+    return ends[-1] if ends else 0
+
+
 def row(run: Path) -> tuple[str, ...]:
     events = log_events(run)
     config = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
@@ -54,7 +61,7 @@ def row(run: Path) -> tuple[str, ...]:
     params = sum(p.numel() for p in load_model(ckpt).model.parameters())  # tied tables once
     return (
         run.name, config.get("arch", "-"), f"{params / 1e6:.1f} M",
-        str(valids[-1]["epoch"]) if valids else "0", str(valids[-1]["update"]) if valids else "0",
+        str(finished_epochs(valids)), str(valids[-1]["update"]) if valids else "0",
         f"{statistics.median(speeds):,.0f}" if speeds else "-",
         f"{min(v['valid_loss'] for v in valids):.3f}" if valids else "-",
         from_score(run, r"= ([0-9.]+) "), from_score(run, r"ratio = ([0-9.]+)"),

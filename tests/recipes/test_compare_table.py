@@ -55,6 +55,16 @@ def test_rows_read_speed_progress_bleu_and_translation_speed(tmp_path: Path, mon
     }
 
 
+def test_a_stop_inside_an_epoch_counts_its_updates_not_the_epoch(tmp_path: Path, monkeypatch):
+    table = load_script(monkeypatch)
+    run = fake_run(tmp_path / "lstm", bench=False)
+    with open(run / "train.log.jsonl", "a") as f:
+        f.write(json.dumps({"event": "valid", "epoch": 3, "update": 300, "valid_loss": 4.1,
+                            "mid_epoch": True}) + "\n")
+    got = dict(zip(table.COLUMNS, table.row(run)))
+    assert (got["epochs"], got["updates"], got["best valid loss"]) == ("2", "300", "4.100")
+
+
 def test_main_prints_a_markdown_table(tmp_path: Path, capsys, monkeypatch):
     table = load_script(monkeypatch)
     table.main([str(fake_run(tmp_path / "a", bench=False)), str(fake_run(tmp_path / "b", bench=True))])
