@@ -50,7 +50,7 @@ def allowed(target: str, prefixes: tuple[str, ...]) -> bool:
 @pytest.mark.parametrize("package, may_import", [
     ("nmt.modules", ("nmt.modules", "nmt.errors")),
     ("nmt.models", ("nmt.models", "nmt.modules", "nmt.data.dictionary", "nmt.errors")),
-    ("nmt.checkpoint", ("nmt.checkpoint", "nmt.data.text", "nmt.errors", "nmt")),
+    ("nmt.checkpoint", ("nmt.checkpoint", "nmt.data.files", "nmt.errors")),
     ("nmt.search", ("nmt.search", "nmt.models.base", "nmt.data.dictionary", "nmt.errors")),
     ("nmt.api", ("nmt.translation", "nmt.search", "nmt.errors")),
     ("nmt.translation", ("nmt.checkpoint", "nmt.data", "nmt.models", "nmt.modules", "nmt.registry",

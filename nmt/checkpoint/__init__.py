@@ -22,7 +22,13 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from nmt import __version__
-from nmt.data.text import new_file_mode
+from nmt.data.files import (
+    check_output_path,
+    new_file_mode,
+    no_space_left,
+    remove_stale_temporaries,
+    temporary_path,
+)
 from nmt.errors import NmtError
 
 FORMAT = "nmt-checkpoint"
@@ -64,8 +70,9 @@ def _split_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
 
 
 def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
-    """Write ``ckpt`` atomically to ``path``."""
-    path = Path(path)
+    """Write ``ckpt`` atomically to ``path`` (a symlink's target is replaced, the link stays)."""
+    path = Path(os.path.realpath(path)) if Path(path).is_symlink() else Path(path)
+    check_output_path(path, "checkpoint output", special_ok=False)
     meta = dict(ckpt.meta, format=FORMAT, format_version=FORMAT_VERSION, nmt_version=__version__)
     tensors = {f"model.{k}": v for k, v in _unshare(ckpt.model).items()}
     for name, data in ckpt.assets.items():
@@ -76,17 +83,24 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
     if ckpt.rng is not None:
         tensors["rng.torch"] = ckpt.rng
     meta["assets"] = list(ckpt.assets)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        save_file(tensors, str(tmp), metadata={"nmt": json.dumps(meta)})
-        os.chmod(tmp, new_file_mode(path))  # safetensors creates it 0600
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    with no_space_left(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path.parent, path.name)
+        tmp = temporary_path(path)
+        try:
+            save_file(tensors, str(tmp), metadata={"nmt": json.dumps(meta)})
+            os.chmod(tmp, new_file_mode(path))  # safetensors creates it 0600
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable."""
+    dir_fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:

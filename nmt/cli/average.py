@@ -6,6 +6,7 @@ import argparse
 
 from nmt.checkpoint import save_checkpoint
 from nmt.checkpoint.average import average_checkpoints, last_checkpoints
+from nmt.data.files import check_output_path
 from nmt.errors import NmtError
 
 
@@ -18,6 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_path(args.output, special_ok=False)  # before any work
     paths = list(args.checkpoints)
     if args.save_dir:
         if bool(args.last) == bool(args.last_updates):

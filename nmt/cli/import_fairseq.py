@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from nmt.convert import import_fairseq
+from nmt.data.files import check_output_path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,6 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_path(args.output, special_ok=False)  # before any work
     meta = import_fairseq(args.checkpoint, args.dict_dir, args.output, args.bpe_codes,
                           args.source_lang, args.target_lang, args.moses_escape)
     langs = f"{meta['pipeline']['source_lang']}-{meta['pipeline']['target_lang']}"

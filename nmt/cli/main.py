@@ -12,6 +12,7 @@ import importlib
 import sys
 
 from nmt import __version__
+from nmt.data.files import DISK_FULL
 from nmt.errors import NmtError, UsageError
 
 # name -> (module, one-line help); later issues add train, translate, score, average, bench, ...
@@ -72,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"nmt {args.command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as e:
+        if e.errno not in DISK_FULL:
+            raise
+        where = f" holding {e.filename}" if e.filename else ""
+        print(f"nmt {args.command}: error: no space left on the device{where}", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         return 141
 

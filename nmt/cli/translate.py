@@ -9,15 +9,15 @@ argmax of the attention). With ``--nbest N > 1``: N lines per input,
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import select
 import sys
 from collections.abc import Iterator
 from itertools import islice
 
+from nmt.data.files import check_output_path, open_output
 from nmt.data.pipeline import FORMATS
-from nmt.data.text import atomic_write, decode_line, read_lines
+from nmt.data.text import decode_line, read_lines
 from nmt.search import SearchConfig
 from nmt.translation import Output, Translator, load_unk_dict, prepare_model
 
@@ -25,7 +25,8 @@ from nmt.translation import Output, Translator, load_unk_dict, prepare_model
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, help="an nmt checkpoint (.safetensors)")
     p.add_argument("--input", default="-", help="raw text, one sentence per line ('-': stdin)")
-    p.add_argument("--output", default="-", help="'-': stdout; a file is written atomically")
+    p.add_argument("--output", default="-", help="'-': stdout; a file is replaced atomically, "
+                   "a FIFO or device is written in place")
     s = p.add_argument_group("search")
     s.add_argument("--beam", type=int, default=5)
     s.add_argument("--lenpen", type=float, default=1.0, help="score = log-prob / length**lenpen")
@@ -129,12 +130,12 @@ def translator_from_args(args: argparse.Namespace) -> Translator:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_path(args.output)  # a directory is refused before the model is even loaded
     translator = translator_from_args(args)
     interactive = args.input == "-" and sys.stdin.isatty()
     buffer = args.buffer_size or (1 if interactive else 10000)
-    sink = contextlib.nullcontext(sys.stdout) if args.output == "-" else atomic_write(args.output)
     index = 0
-    with sink as out:
+    with open_output(args.output) as out:
         for chunk in _chunks(args.input, buffer):
             for outputs in translator.translate(chunk):
                 out.write("\n".join(_format(index, outputs, args)) + "\n")

@@ -25,6 +25,7 @@ from pathlib import Path
 from nmt.data import workers
 from nmt.data.binarized import write_split
 from nmt.data.dictionary import UNK_ID, Dictionary
+from nmt.data.files import no_space_left, remove_stale_temporaries, temporary_path
 from nmt.data.pipeline import Pipeline, make_spec
 from nmt.data.subword import SUBWORD_KINDS, learn_sentencepiece, learn_subword_nmt
 from nmt.data.text import count_lines, read_lines, read_parallel, require_file
@@ -95,6 +96,8 @@ def check_inputs(opts: PreprocessOptions) -> dict[str, list[str]]:
         for prefix in prefixes:
             for lang in opts.langs:
                 require_file(f"{prefix}.{lang}")
+    if opts.pipeline_from is not None:
+        Pipeline.load(opts.pipeline_from)  # a damaged or hostile pipeline is refused before any work
     dest = Path(opts.destdir)
     if dest.exists() and not dest.is_dir():
         raise NmtError(f"--destdir {dest} exists and is not a directory")
@@ -115,16 +118,17 @@ def preprocess(opts: PreprocessOptions, log=print) -> dict:
     """Run all stages; returns the summary (also written to ``destdir/summary.json``)."""
     splits = check_inputs(opts)
     dest = Path(opts.destdir)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent / f".{dest.name}.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        summary = _run(opts, splits, tmp, log)
-        _replace_dir(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with no_space_left(dest):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(dest.parent, dest.name)
+        tmp = temporary_path(dest, "partial")
+        tmp.mkdir()
+        try:
+            summary = _run(opts, splits, tmp, log)
+            _replace_dir(tmp, dest)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     return summary
 
 
@@ -307,8 +311,7 @@ def _encode_lines(path: Path, dictionary: Dictionary, unk: Counter):
 def _replace_dir(new: Path, dest: Path) -> None:
     """Move ``new`` to ``dest``, replacing an existing ``dest`` only after the move is certain."""
     if dest.exists():
-        old = dest.parent / f".{dest.name}.old"
-        shutil.rmtree(old, ignore_errors=True)
+        old = temporary_path(dest, "old")
         dest.rename(old)
         new.rename(dest)
         shutil.rmtree(old)

@@ -6,11 +6,7 @@ Every problem a user can cause (missing file, bad UTF-8, unequal line counts) be
 
 from __future__ import annotations
 
-import os
-import stat
-import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from itertools import zip_longest
 from pathlib import Path
 
@@ -55,33 +51,3 @@ def read_parallel(src_path: str | Path, tgt_path: str | Path) -> Iterator[tuple[
                 ns, nt = n - 1 + (rs is not None) + sum(1 for _ in fs), n - 1 + (rt is not None) + sum(1 for _ in ft)
                 raise NmtError(f"unequal line counts: {src_path} has {ns} lines, {tgt_path} has {nt}")
             yield decode_line(rs, src_path, n), decode_line(rt, tgt_path, n)
-
-
-def new_file_mode(path: Path) -> int:
-    """The permissions ``path`` gets when written anew: an existing file's own, else what the
-    umask leaves of rw-rw-rw- (as ``open(path, "w")`` would create it)."""
-    try:
-        return stat.S_IMODE(path.stat().st_mode)
-    except OSError:
-        umask = os.umask(0o022)  # read it (there is no other portable way) and put it back
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-@contextmanager
-def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-8"):
-    """Write to a temporary file next to ``path``; fsync and rename into place only on success.
-    The file keeps normal permissions (:func:`new_file_mode`), not the temporary file's 0600."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.chmod(fd, new_file_mode(path))
-    try:
-        with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from nmt.data.text import atomic_write
+from nmt.data.files import atomic_write
 
 
 @pytest.fixture
