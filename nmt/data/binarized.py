@@ -49,7 +49,7 @@ def write_split(
 class TokenArray:
     """A memory-mapped split of one language: ``len()``, ``[i]`` -> int64 ids, ``sizes``."""
 
-    def __init__(self, directory: str | Path, split: str, lang: str):
+    def __init__(self, directory: str | Path, split: str, lang: str, vocab_size: int | None = None):
         tok_path, off_path = split_paths(directory, split, lang)
         for p in (tok_path, off_path):
             if not p.is_file():
@@ -57,10 +57,13 @@ class TokenArray:
         try:
             self.tokens = np.load(tok_path, mmap_mode="r")
             self.offsets = np.load(off_path)
-        except ValueError as e:
-            raise NmtError(f"{tok_path.parent}: corrupt binarized split {split}.{lang}: {e}") from None
-        if self.offsets.ndim != 1 or int(self.offsets[-1]) != len(self.tokens):
-            raise NmtError(f"{off_path} does not match {tok_path.name}: corrupt binarized split")
+        except (ValueError, EOFError, OSError) as e:
+            raise NmtError(f"{tok_path.parent}: corrupt binarized split {split}.{lang} "
+                           f"({str(e).splitlines()[0] or type(e).__name__})") from None
+        problem = _problem(self.tokens, self.offsets, vocab_size)
+        if problem:
+            raise NmtError(f"{tok_path.parent}: corrupt binarized split {split}.{lang}: {problem}; "
+                           "preprocess the data again")
         self.sizes = np.diff(self.offsets)  # (n,) sentence lengths without eos
 
     def __len__(self) -> int:
@@ -68,3 +71,19 @@ class TokenArray:
 
     def __getitem__(self, i: int) -> np.ndarray:
         return np.asarray(self.tokens[self.offsets[i] : self.offsets[i + 1]], dtype=np.int64)
+
+
+def _problem(tokens: np.ndarray, offsets: np.ndarray, vocab_size: int | None) -> str | None:
+    """What is wrong with a split's arrays, in words, or None: both 1-D integer arrays, offsets
+    from 0 up to the token count without going back, every id inside the dictionary."""
+    if tokens.ndim != 1 or tokens.dtype.kind not in "iu":
+        return f"the tokens are a {tokens.dtype} array of {tokens.ndim} dimensions, not 1-D integers"
+    if offsets.ndim != 1 or offsets.dtype.kind not in "iu" or len(offsets) == 0:
+        return "the offsets are not a non-empty 1-D integer array"
+    if offsets[0] != 0 or offsets[-1] != len(tokens) or (np.diff(offsets) < 0).any():
+        return "the offsets do not index the tokens (they must rise from 0 to the token count)"
+    if vocab_size is not None and len(tokens):
+        low, high = int(tokens.min()), int(tokens.max())
+        if low < 0 or high >= vocab_size:
+            return f"token id {high if high >= vocab_size else low} is outside the dictionary of {vocab_size}"
+    return None

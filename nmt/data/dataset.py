@@ -47,8 +47,12 @@ class ParallelDataset:
         data_dir = Path(data_dir)
         self.pipeline = pipeline or Pipeline.load(data_dir)
         self.split = split
-        self.src = TokenArray(data_dir, split, self.pipeline.source_lang)
-        self.tgt = TokenArray(data_dir, split, self.pipeline.target_lang)
+        src, tgt = self.pipeline.source, self.pipeline.target
+        if src.dictionary is None or tgt.dictionary is None:
+            raise NmtError(f"{data_dir}: the pipeline description names no dictionary for "
+                           f"{src.lang if src.dictionary is None else tgt.lang}")
+        self.src = TokenArray(data_dir, split, src.lang, len(src.dictionary))
+        self.tgt = TokenArray(data_dir, split, tgt.lang, len(tgt.dictionary))
         if len(self.src) != len(self.tgt):
             raise NmtError(f"{data_dir}: split {split!r} has {len(self.src)} source and {len(self.tgt)} target sentences")
         self.src_sizes = self.src.sizes + 1  # (n,) with eos

@@ -125,12 +125,21 @@ class Dictionary:
         for lineno, line in enumerate(text.splitlines(), 1):
             sym, sep, count = line.rstrip("\n").rpartition(" ")
             if not sep or not count.lstrip("-").isdigit():
-                raise NmtError(f"{name}, line {lineno}: expected '<token> <count>', got {line!r}")
+                raise NmtError(f"{name}, line {lineno}: expected '<token> <count>'")
             if sym in d and sym not in SPECIALS:
-                raise NmtError(f"{name}, line {lineno}: duplicate symbol {sym!r}")
+                raise NmtError(f"{name}, line {lineno}: a symbol listed twice")
             if sym not in SPECIALS:
                 d.add(sym, int(count))
         return d
+
+    @classmethod
+    def from_bytes(cls, data: bytes, name: str = "dictionary") -> Dictionary:
+        """:meth:`from_text` of a file's bytes; bytes that are not UTF-8 are a one-line error."""
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise NmtError(f"{name} is not UTF-8 text (byte {e.start + 1})") from None
+        return cls.from_text(text, name)
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(self.to_text(), encoding="utf-8")
@@ -140,4 +149,4 @@ class Dictionary:
         path = Path(path)
         if not path.is_file():
             raise NmtError(f"dictionary file not found: {path}")
-        return cls.from_text(path.read_text(encoding="utf-8"), name=str(path))
+        return cls.from_bytes(path.read_bytes(), name=str(path))

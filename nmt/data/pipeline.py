@@ -83,13 +83,7 @@ class Pipeline:
     """Both languages' processing, serialisable as ``(spec, assets)``."""
 
     def __init__(self, spec: dict, assets: dict[str, bytes]):
-        if spec.get("format") != PIPELINE_FORMAT:
-            raise NmtError("not an nmt pipeline description (missing 'format': 'nmt-pipeline')")
-        if spec.get("version", 0) > PIPELINE_VERSION:
-            raise NmtError(
-                f"pipeline description version {spec['version']} is newer than this toolkit "
-                f"understands ({PIPELINE_VERSION}); upgrade nmt"
-            )
+        check_spec(spec)
         self.spec = spec
         self.assets = dict(assets)
         self.source_lang: str = spec["source_lang"]
@@ -105,7 +99,7 @@ class Pipeline:
         if dict_name is not None:
             if dict_name not in self.assets:
                 raise NmtError(f"pipeline asset {dict_name!r} is missing")
-            dictionary = Dictionary.from_text(self.assets[dict_name].decode("utf-8"), dict_name)
+            dictionary = Dictionary.from_bytes(self.assets[dict_name], dict_name)
         return LanguagePipeline(text, segmenter, dictionary)
 
     @property
@@ -156,6 +150,10 @@ class Pipeline:
             spec = json.loads(spec_path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise NmtError(f"{spec_path} is not valid JSON: {e}") from None
+        try:
+            check_spec(spec)
+        except NmtError as e:
+            raise NmtError(f"{spec_path}: {e}") from None
         assets = {}
         for name in asset_names(spec):
             path = directory / name
@@ -165,10 +163,48 @@ class Pipeline:
         return cls(spec, assets)
 
 
+def check_spec(spec) -> None:
+    """A pipeline description's shape, checked before any of it is used: the format, both
+    languages with their text and subword steps, and asset names that are plain file names (a
+    name like ``../x`` or ``/etc/x`` would read or write outside the data directory)."""
+    if not isinstance(spec, dict):
+        raise NmtError(f"a pipeline description must be a JSON object, not {type(spec).__name__}")
+    if spec.get("format") != PIPELINE_FORMAT:
+        raise NmtError("not an nmt pipeline description (missing 'format': 'nmt-pipeline')")
+    version = spec.get("version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise NmtError("the pipeline description's 'version' must be an integer")
+    if version > PIPELINE_VERSION:
+        raise NmtError(f"pipeline description version {version} is newer than this toolkit "
+                       f"understands ({PIPELINE_VERSION}); upgrade nmt")
+    langs = [spec.get("source_lang"), spec.get("target_lang")]
+    if not all(isinstance(lang, str) and lang for lang in langs):
+        raise NmtError("the pipeline description needs 'source_lang' and 'target_lang' strings")
+    languages = spec.get("languages")
+    if not isinstance(languages, dict) or not all(isinstance(languages.get(x), dict) for x in langs):
+        raise NmtError(f"the pipeline description's 'languages' must describe both {langs[0]} "
+                       f"and {langs[1]}")
+    for lang in langs:
+        if not isinstance(languages[lang].get("subword"), dict):
+            raise NmtError(f"the pipeline description's {lang} 'subword' must be a JSON object")
+    for name in asset_names(spec):
+        check_asset_name(name)
+
+
+def check_asset_name(name) -> None:
+    """An asset (dictionary, BPE codes, sentencepiece model) is a plain file name."""
+    if not isinstance(name, str):
+        raise NmtError(f"a pipeline asset name must be a string, not {type(name).__name__}")
+    if (not name or name != Path(name).name or name.startswith(".") or "\\" in name
+            or "\0" in name):
+        raise NmtError(f"pipeline asset name {name!r} is not a plain file name inside the directory")
+
+
 def asset_names(spec: dict) -> list[str]:
     """Every file a pipeline description names, each once."""
     names: list[str] = []
-    for side in spec["languages"].values():
+    for lang in dict.fromkeys((spec["source_lang"], spec["target_lang"])):
+        side = spec["languages"][lang]
         sub = side["subword"]
         for name in (sub.get("codes"), sub.get("model"), side.get("dictionary")):
             if name is not None and name not in names:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import sys
 import tempfile
 from collections import Counter
@@ -61,7 +62,7 @@ class SubwordNmtSegmenter(Segmenter):
         from subword_nmt.apply_bpe import BPE
 
         self.asset = asset
-        self._bpe = BPE(io.StringIO(codes), separator=BPE_SEPARATOR)
+        self._bpe = _quietly(asset, "BPE codes", lambda: BPE(io.StringIO(codes), separator=BPE_SEPARATOR))
 
     def segment(self, tokens: list[str]) -> list[str]:
         return self._bpe.segment_tokens(tokens)
@@ -82,7 +83,7 @@ class SentencePieceSegmenter(Segmenter):
         import sentencepiece as spm
 
         self.asset = asset
-        self._sp = spm.SentencePieceProcessor(model_proto=model)
+        self._sp = _quietly(asset, "sentencepiece model", lambda: spm.SentencePieceProcessor(model_proto=model))
 
     def segment(self, tokens: list[str]) -> list[str]:
         return self._sp.encode(" ".join(tokens), out_type=str)
@@ -102,7 +103,7 @@ def build_segmenter(spec: dict, assets: dict[str, bytes]) -> Segmenter:
     if kind == "char":
         return CharSegmenter()
     if kind == "subword-nmt":
-        return SubwordNmtSegmenter(_asset(assets, spec["codes"]).decode("utf-8"), spec["codes"])
+        return SubwordNmtSegmenter(_text_asset(assets, spec["codes"], "BPE codes"), spec["codes"])
     if kind == "sentencepiece":
         return SentencePieceSegmenter(_asset(assets, spec["model"]), spec["model"])
     raise NmtError(f"unknown subword type {kind!r}; use one of {SUBWORD_KINDS}")
@@ -112,6 +113,27 @@ def _asset(assets: dict[str, bytes], name: str) -> bytes:
     if name not in assets:
         raise NmtError(f"pipeline asset {name!r} is missing")
     return assets[name]
+
+
+def _text_asset(assets: dict[str, bytes], name: str, what: str) -> str:
+    try:
+        return _asset(assets, name).decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise NmtError(f"{what} {name!r} is not UTF-8 text (byte {e.start + 1})") from None
+
+
+def _quietly(asset: str, what: str, build):
+    """``build()``, with a library's own complaint (subword-nmt prints two lines and exits;
+    sentencepiece raises) turned into one NmtError line that names the asset."""
+    noise = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(noise):
+            return build()
+    except (SystemExit, RuntimeError, ValueError) as e:
+        said = (noise.getvalue() or str(e)).strip()
+        where = re.search(r"line (\d+)", said)
+        at = f" at line {where[1]}" if where and what == "BPE codes" else ""
+        raise NmtError(f"{what} {asset!r} is not valid{at}: the file is damaged or is not {what}") from None
 
 
 def learn_subword_nmt(word_counts: Counter, merges: int) -> bytes:

@@ -38,10 +38,16 @@ class TextSteps:
 
     @classmethod
     def from_dict(cls, d: dict) -> TextSteps:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
+        if not isinstance(d, dict):
+            raise NmtError("a pipeline description's text steps must be a JSON object")
+        kinds = {f.name: bool if f.type == "bool" else str for f in fields(cls)}
+        unknown = set(d) - set(kinds)
         if unknown:
             raise NmtError(f"unknown text step settings {sorted(unknown)} in pipeline description")
+        for name, value in d.items():
+            if not isinstance(value, kinds[name]):
+                raise NmtError(f"text step setting {name!r} must be a {kinds[name].__name__} "
+                               "in the pipeline description")
         return cls(**d)
 
     def to_dict(self) -> dict:
