@@ -9,6 +9,7 @@ Precedence: preset < recipe YAML < flags (fairseq's names, shorthands for ``--se
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from nmt.config import load_yaml, resolve_train_config
 from nmt.errors import UsageError
 from nmt.training import distributed
 from nmt.training.finetune import parent_arch
+from nmt.training.lock import save_dir_lock
 from nmt.training.options import TrainConfig
 from nmt.training.trainer import Trainer, open_log
 
@@ -114,12 +116,15 @@ def run(args: argparse.Namespace) -> int:
     cfg = resolve_config(args)
     save_dir = Path(args.save_dir)
     world = distributed.init_from_env(cfg.device)  # torchrun: one rank of a DDP run
+    # rank 0 holds the save directory for the whole run; the other ranks only read from it
+    lock = save_dir_lock(save_dir) if world.is_master else contextlib.nullcontext()
     try:
-        log = open_log(save_dir, args.log_format) if world.is_master else None
-        trainer = Trainer(cfg, args.data_dir, save_dir, log=log, world=world)
-        if world.is_master:
-            print(f"nmt train: {trainer.banner()}", file=sys.stderr)
-        trainer.train()
+        with lock:
+            log = open_log(save_dir, args.log_format) if world.is_master else None
+            trainer = Trainer(cfg, args.data_dir, save_dir, log=log, world=world)
+            if world.is_master:
+                print(f"nmt train: {trainer.banner()}", file=sys.stderr)
+            trainer.train()
     finally:
         distributed.shutdown()
     if world.is_master and trainer.stop_signal is None:
