@@ -28,6 +28,7 @@ from nmt.checkpoint import Checkpoint, files, load_checkpoint, save_checkpoint
 from nmt.config import dump_yaml, to_dict
 from nmt.data.batching import BatchIterator
 from nmt.data.dataset import Batch, ParallelDataset
+from nmt.data.files import atomic_write
 from nmt.data.pipeline import Pipeline
 from nmt.errors import NmtError
 from nmt.scoring import corpus_scores
@@ -310,7 +311,8 @@ class Trainer:
         if self.world.is_master:
             # the resolved config as trained, vocabulary sizes from the data included
             resolved = replace(self.cfg, model=self.model_cfg)
-            (self.save_dir / "config.yaml").write_text(dump_yaml(resolved))
+            with atomic_write(self.save_dir / "config.yaml") as f:
+                f.write(dump_yaml(resolved))
         metrics: dict = {}
         with self._signals():
             while (reason := self.agreed_stop()) is None:
