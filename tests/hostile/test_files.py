@@ -19,15 +19,11 @@ import pytest
 from nmt.cli.main import main
 from nmt.data.files import remove_stale_temporaries
 from nmt.training.lock import save_dir_lock
+from tests.hostile.test_hostile_inputs import one_error
 from tests.training.test_fault_tolerance import nmt_train
 from tests.training.test_trainer import data_dir  # noqa: F401 (fixture)
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (device nodes, tmpfs mounts)")
-
-
-@pytest.fixture(scope="module")
-def ckpt(imported_tiny1):
-    return imported_tiny1
 
 
 @pytest.fixture
@@ -35,14 +31,6 @@ def source(tmp_path):
     path = tmp_path / "in.en"
     path.write_text("A dog runs.\nTwo men.\n")
     return path
-
-
-def one_error(capsys, code, *needles):
-    err = capsys.readouterr().err
-    assert code != 0 and "Traceback" not in err, err
-    assert err.count("\n") == 1, err
-    assert all(n in err for n in needles), err
-    return err
 
 
 def translate(ckpt, source, output):

@@ -20,16 +20,12 @@ ODD_LINES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def ckpt(imported_tiny1):
-    return imported_tiny1
-
-
 def one_error(capsys, code, *needles):
     err = capsys.readouterr().err
     assert code != 0 and "Traceback" not in err, err
     assert err.count("\n") == 1, err
     assert all(n in err for n in needles), err
+    return err
 
 
 # -- hostile checkpoints --------------------------------------------------------------------
