@@ -7,8 +7,6 @@ import shutil
 import subprocess
 import sys
 
-import pytest
-
 from nmt.cli.main import main
 
 ODD_LINES = [
