@@ -25,7 +25,14 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from nmt import __version__
-from nmt.checkpoint.schema import FORMAT, FORMAT_VERSION, TensorInfo, validate_assets, validate_meta
+from nmt.checkpoint.schema import (
+    FORMAT,
+    FORMAT_VERSION,
+    DamagedCheckpoint,
+    TensorInfo,
+    validate_assets,
+    validate_meta,
+)
 from nmt.data.text import new_file_mode
 from nmt.errors import NmtError
 
@@ -197,7 +204,7 @@ def _parse_meta(path: Path, raw: str | None) -> object:
     try:
         return json.loads(raw)
     except json.JSONDecodeError:
-        raise NmtError(f"{path}: checkpoint metadata is not valid JSON (corrupt file?)") from None
+        raise DamagedCheckpoint(path, "checkpoint metadata is not valid JSON (corrupt file?)") from None
 
 
 def _join_optimizer(meta: dict, tensors: dict[str, torch.Tensor]) -> dict:

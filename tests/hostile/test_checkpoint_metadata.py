@@ -74,6 +74,7 @@ CASES = {
     "meta-list": (raw("[1, 2, 3]"), "must be a JSON object, found a list"),
     "meta-string": (raw(json.dumps("nmt-checkpoint")), "must be a JSON object, found a string"),
     "meta-number": (raw("42"), "must be a JSON object"),
+    "meta-not-json": (raw("{format: nmt"), "metadata is not valid JSON"),
     # format version
     "format-version-string": (top(format_version="1"), "'format_version' must be an integer"),
     "format-version-bool": (top(format_version=True), "'format_version' must be an integer"),
