@@ -49,7 +49,7 @@ def load_model(path: str | Path, device: str = "cpu") -> LoadedModel:
     for key in ("family", "model_config", "pipeline"):
         if key not in meta:
             raise NmtError(f"{path}: checkpoint metadata lacks {key!r} (not a model checkpoint?)")
-    cfg = checked_model_config(path, ckpt)
+    cfg = _checked_model_config(path, ckpt)
     pipeline = _checked_pipeline(path, ckpt, cfg)
     check_finite(path, ckpt.model)
     model = registry.build_model(cfg)
@@ -59,7 +59,7 @@ def load_model(path: str | Path, device: str = "cpu") -> LoadedModel:
     return LoadedModel(model.to(device), pipeline, meta)
 
 
-def checked_model_config(path: str | Path, ckpt: Checkpoint) -> object:
+def _checked_model_config(path: str | Path, ckpt: Checkpoint) -> object:
     """The model config of ``ckpt``, its field types checked and its weights found to fit it."""
     shapes = {k: tuple(v.shape) for k, v in ckpt.model.items()}
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import sys
 import tempfile
 from collections import Counter
@@ -61,7 +62,14 @@ class SubwordNmtSegmenter(Segmenter):
         from subword_nmt.apply_bpe import BPE
 
         self.asset = asset
-        self._bpe = BPE(io.StringIO(codes), separator=BPE_SEPARATOR)
+        said = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(said):  # on a bad line it prints it and exits
+                self._bpe = BPE(io.StringIO(codes), separator=BPE_SEPARATOR)
+        except SystemExit:
+            where = re.search(r"invalid line (\d+)", said.getvalue())
+            raise NmtError(f"BPE codes {asset!r} are malformed"
+                           + (f" (line {where.group(1)})" if where else "")) from None
 
     def segment(self, tokens: list[str]) -> list[str]:
         return self._bpe.segment_tokens(tokens)
@@ -82,7 +90,10 @@ class SentencePieceSegmenter(Segmenter):
         import sentencepiece as spm
 
         self.asset = asset
-        self._sp = spm.SentencePieceProcessor(model_proto=model)
+        try:
+            self._sp = spm.SentencePieceProcessor(model_proto=model)
+        except RuntimeError:
+            raise NmtError(f"sentencepiece model {asset!r} is not a readable model") from None
 
     def segment(self, tokens: list[str]) -> list[str]:
         return self._sp.encode(" ".join(tokens), out_type=str)
