@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nmt import registry
-from nmt.checkpoint import Checkpoint, save_checkpoint
+from nmt.checkpoint import Checkpoint, pipeline_sha256, save_checkpoint
 from nmt.data.dictionary import Dictionary
 from nmt.data.pipeline import Pipeline, make_spec
 from nmt.data.text import require_file
@@ -56,6 +56,7 @@ def import_fairseq(checkpoint: str | Path, dict_dir: str | Path, output: str | P
         "family": registry.family_of(cfg),
         "model_config": registry.config_to_dict(cfg),
         "pipeline": pipeline.spec,
+        "pipeline_sha256": pipeline_sha256(pipeline.spec, pipeline.assets),
         "progress": {"update": info["num_updates"] or 0},
         "imported_from": str(checkpoint),
     }

@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 
 from nmt import registry
-from nmt.checkpoint import load_checkpoint
+from nmt.checkpoint import Checkpoint, load_checkpoint
+from nmt.checkpoint.schema import DamagedCheckpoint, check_finite
 from nmt.data.dictionary import EOS_ID, PAD_ID, UNK
 from nmt.data.pipeline import FORMATS, Pipeline, Source
 from nmt.data.text import read_lines
@@ -37,25 +38,48 @@ class LoadedModel:
 
 
 def load_model(path: str | Path, device: str = "cpu") -> LoadedModel:
-    """Rebuild the model of checkpoint ``path`` in eval mode, weight norm folded into the weights."""
+    """Rebuild the model of checkpoint ``path`` in eval mode, weight norm folded into the weights.
+
+    Nothing of the file is used unchecked: its metadata (:mod:`nmt.checkpoint.schema`), the
+    config's field types, the weights' names and shapes against the config (before the model is
+    built: a config claiming a huge vocabulary allocates nothing), the dictionaries against the
+    vocabulary sizes and the weights' finiteness; each problem is a one-line NmtError."""
     ckpt = load_checkpoint(path, with_optimizer=False)
     meta = ckpt.meta
     for key in ("family", "model_config", "pipeline"):
         if key not in meta:
             raise NmtError(f"{path}: checkpoint metadata lacks {key!r} (not a model checkpoint?)")
-    cfg = registry.config_from_dict(meta["family"], meta["model_config"])
+    cfg = _checked_model_config(path, ckpt)
+    pipeline = _checked_pipeline(path, ckpt, cfg)
+    check_finite(path, ckpt.model)
     model = registry.build_model(cfg)
-    try:
-        model.load_state_dict(ckpt.model)
-    except RuntimeError as e:
-        raise NmtError(f"{path}: weights do not fit the model config ({str(e).splitlines()[0]})") from None
-    pipeline = Pipeline(meta["pipeline"], ckpt.assets)
-    for side, size in ((pipeline.source, cfg.src_vocab_size), (pipeline.target, cfg.tgt_vocab_size)):
-        if side.dictionary is None or len(side.dictionary) != size:
-            raise NmtError(f"{path}: the {side.lang} dictionary does not match the model's vocabulary")
+    model.load_state_dict(ckpt.model)
     model.eval()
     fold_weight_norm(model)
     return LoadedModel(model.to(device), pipeline, meta)
+
+
+def _checked_model_config(path: str | Path, ckpt: Checkpoint) -> object:
+    """The model config of ``ckpt``, its field types checked and its weights found to fit it."""
+    shapes = {k: tuple(v.shape) for k, v in ckpt.model.items()}
+    try:
+        return registry.config_for_weights(ckpt.meta["family"], ckpt.meta["model_config"], shapes)
+    except NmtError as e:
+        raise DamagedCheckpoint(path, str(e)) from None
+
+
+def _checked_pipeline(path: str | Path, ckpt: Checkpoint, cfg: object) -> Pipeline:
+    """The checkpoint's pipeline, its dictionaries as large as the model's vocabularies."""
+    try:
+        pipeline = Pipeline(ckpt.meta["pipeline"], ckpt.assets)
+    except NmtError as e:
+        raise DamagedCheckpoint(path, f"its pipeline cannot be rebuilt: {e}") from None
+    sides = ((pipeline.source, cfg.src_vocab_size), (pipeline.target, cfg.tgt_vocab_size))
+    for side, size in sides:
+        if side.dictionary is None or len(side.dictionary) != size:
+            raise DamagedCheckpoint(path, f"the {side.lang} dictionary does not match the "
+                                          "model's vocabulary")
+    return pipeline
 
 
 def prepare_model(path: str | Path, *, device: str = "cpu", quantize: str = "none",

@@ -4,7 +4,9 @@ Tensors: ``model.<name>`` (the weights), ``optim.<param index>.<key>`` (optimise
 ``asset.<name>`` (the pipeline's files as uint8: BPE codes / sentencepiece model, dictionaries),
 ``rng.torch``. Everything else is JSON in the safetensors metadata under ``"nmt"``: the format
 version, the toolkit version, the architecture and model config, the resolved training config,
-the pipeline description, the training progress, optimiser hyper-parameters and schedule state.
+the pipeline description and its fingerprint (``pipeline_sha256``), the training progress,
+optimiser hyper-parameters and schedule state. Every read checks the metadata and the tensors'
+dtypes and shapes against :mod:`nmt.checkpoint.schema` before using any of it.
 
 Writes are atomic: a temporary file in the same directory, fsync, rename, fsync of the directory.
 A kill at any moment leaves either the previous file or the new one, never a torn one.
@@ -12,6 +14,7 @@ A kill at any moment leaves either the previous file or the new one, never a tor
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -22,6 +25,14 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from nmt import __version__
+from nmt.checkpoint.schema import (
+    FORMAT,
+    FORMAT_VERSION,
+    DamagedCheckpoint,
+    TensorInfo,
+    validate_assets,
+    validate_meta,
+)
 from nmt.data.files import (
     check_output_path,
     new_file_mode,
@@ -31,8 +42,8 @@ from nmt.data.files import (
 )
 from nmt.errors import NmtError
 
-FORMAT = "nmt-checkpoint"
-FORMAT_VERSION = 1
+__all__ = ["FORMAT", "FORMAT_VERSION", "Checkpoint", "load_checkpoint", "pipeline_sha256",
+           "read_meta", "save_checkpoint"]
 
 
 @dataclass
@@ -108,17 +119,16 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def load_checkpoint(path: str | Path, with_optimizer: bool = True) -> Checkpoint:
-    """Read a checkpoint; a missing, corrupt, foreign or too-new file is a one-line NmtError."""
+    """Read a checkpoint; a missing, corrupt, foreign, too-new or damaged file is a one-line
+    NmtError (:class:`~nmt.checkpoint.schema.DamagedCheckpoint` for a damaged one)."""
     path = Path(path)
     _check_is_a_checkpoint_file(path)
     try:
         with safe_open(str(path), framework="pt") as f:
-            raw_meta = (f.metadata() or {}).get("nmt")
-            meta = _check_meta(path, raw_meta)
-            names = list(f.keys())
+            meta = _checked_meta(path, f)
             ckpt = Checkpoint(meta=meta, model={})
             opt_tensors = {}
-            for name in names:
+            for name in f.keys():
                 kind, _, rest = name.partition(".")
                 if kind == "model":
                     ckpt.model[rest] = f.get_tensor(name)
@@ -130,6 +140,7 @@ def load_checkpoint(path: str | Path, with_optimizer: bool = True) -> Checkpoint
                     ckpt.rng = f.get_tensor(name)
     except _UNREADABLE as e:
         raise _unreadable(path, e) from None
+    validate_assets(path, meta, ckpt.assets)
     if with_optimizer and "optimizer" in meta:
         ckpt.optimizer = _join_optimizer(meta["optimizer"], opt_tensors)
     return ckpt
@@ -141,9 +152,31 @@ def read_meta(path: str | Path) -> dict:
     _check_is_a_checkpoint_file(path)
     try:
         with safe_open(str(path), framework="pt") as f:
-            return _check_meta(path, (f.metadata() or {}).get("nmt"))
+            return _checked_meta(path, f)
     except _UNREADABLE as e:
         raise _unreadable(path, e) from None
+
+
+def _checked_meta(path: Path, f) -> dict:
+    """The metadata of open file ``f``, validated with the dtypes and shapes of its tensors."""
+    meta = _parse_meta(path, (f.metadata() or {}).get("nmt"))
+    tensors: dict[str, TensorInfo] = {}
+    for name in f.keys():
+        tensor = f.get_slice(name)
+        tensors[name] = (tensor.get_dtype(), tuple(tensor.get_shape()))
+    return validate_meta(path, meta, tensors)
+
+
+def pipeline_sha256(spec: dict, assets: dict[str, bytes]) -> str:
+    """The fingerprint of a pipeline: sha256 over its description as canonical JSON (sorted keys,
+    no spaces, UTF-8), then per asset, sorted by name: the name, a NUL byte, the length as 8
+    bytes big-endian and the bytes. Equal fingerprints: the same text processing and ids."""
+    h = hashlib.sha256(json.dumps(spec, sort_keys=True, separators=(",", ":"),
+                                  ensure_ascii=False).encode("utf-8"))
+    for name in sorted(assets):
+        h.update(name.encode("utf-8") + b"\0" + len(assets[name]).to_bytes(8, "big"))
+        h.update(assets[name])
+    return h.hexdigest()
 
 
 _UNREADABLE = (SafetensorError, OSError, ValueError, RuntimeError)
@@ -179,21 +212,13 @@ def _check_is_a_checkpoint_file(path: Path) -> None:
                        "checkpoints are SAVE_DIR/checkpoint_*.safetensors")
 
 
-def _check_meta(path: Path, raw: str | None) -> dict:
+def _parse_meta(path: Path, raw: str | None) -> object:
     if raw is None:
         raise NmtError(f"{path} is a safetensors file but not an nmt checkpoint (no 'nmt' metadata)")
     try:
-        meta = json.loads(raw)
+        return json.loads(raw)
     except json.JSONDecodeError:
-        raise NmtError(f"{path}: checkpoint metadata is not valid JSON (corrupt file?)") from None
-    if meta.get("format") != FORMAT:
-        raise NmtError(f"{path} is not an nmt checkpoint")
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise NmtError(
-            f"{path} was written by nmt {meta.get('nmt_version')} in checkpoint format "
-            f"{meta['format_version']}; this nmt {__version__} reads up to format {FORMAT_VERSION}: upgrade nmt"
-        )
-    return meta
+        raise DamagedCheckpoint(path, "checkpoint metadata is not valid JSON (corrupt file?)") from None
 
 
 def _join_optimizer(meta: dict, tensors: dict[str, torch.Tensor]) -> dict:

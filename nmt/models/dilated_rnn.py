@@ -217,8 +217,8 @@ class DilatedRNNConfig:
         """A stored config dict in today's form: the flat ``decoder_*`` fields of older
         checkpoints move into ``decoder``."""
         flat = {k: values[k] for k in _FLAT_DECODER_KEYS if k in values}
-        if not flat:
-            return values
+        if not flat or not isinstance(values.get("decoder") or {}, dict):
+            return values  # nothing to move, or a damaged 'decoder' the type check will name
         rest = {k: v for k, v in values.items() if k not in flat}
         nested = dict(rest.get("decoder") or {})
         nested.update({_FLAT_DECODER_KEYS[k]: v for k, v in flat.items()})

@@ -34,7 +34,11 @@ class ScheduleConfig:
 
 
 class LRSchedule:
-    """Owns the optimiser's learning rate; its state goes into checkpoints."""
+    """Owns the optimiser's learning rate; its state (:data:`STATE_TYPES`) goes into checkpoints."""
+
+    # state_dict() field -> type (what a checkpoint's "schedule" must hold to be resumed from)
+    STATE_TYPES = {"lr": float, "base_lr": float, "best": float | None, "bad_epochs": int,
+                   "annealing": bool}
 
     def __init__(self, cfg: ScheduleConfig, optimizer: torch.optim.Optimizer, base_lr: float):
         if cfg.name in ALIASES:  # fairseq's spelling

@@ -24,7 +24,8 @@ import torch
 from tqdm import tqdm
 
 from nmt import registry
-from nmt.checkpoint import Checkpoint, files, load_checkpoint, save_checkpoint
+from nmt.checkpoint import Checkpoint, files, load_checkpoint, pipeline_sha256, save_checkpoint
+from nmt.checkpoint.schema import DamagedCheckpoint
 from nmt.config import dump_yaml, to_dict
 from nmt.data.batching import BatchIterator
 from nmt.data.dataset import Batch, ParallelDataset
@@ -38,6 +39,7 @@ from nmt.training.finetune import load_parent
 from nmt.training.loss import label_smoothed_nll, perplexity
 from nmt.training.optim import build_optimizer
 from nmt.training.options import TrainConfig
+from nmt.training.resume import check_parent_state, check_resume, refuse
 from nmt.training.schedule import LRSchedule
 
 
@@ -74,6 +76,7 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed + self.world.rank)
         self.pipeline = Pipeline.load(data_dir)
+        self.pipeline_fingerprint = pipeline_sha256(self.pipeline.spec, self.pipeline.assets)
         self.train_data = ParallelDataset(data_dir, "train", self.pipeline)
         self.valid_data = ParallelDataset(data_dir, cfg.valid_split, self.pipeline)
         parent, model_cfg = None, cfg.model
@@ -110,7 +113,10 @@ class Trainer:
 
     def _start_from(self, parent: Checkpoint) -> None:
         """Fine-tuning's first start: the parent's weights, and its optimiser and schedule state
-        unless reset; progress starts at update 0."""
+        unless reset; progress starts at update 0. All of it is checked before any is taken."""
+        check_parent_state(Path(self.cfg.finetune_from), parent, self,
+                           optimizer=not self.cfg.reset_optimizer,
+                           schedule=not self.cfg.reset_lr_scheduler)
         self.model.load_state_dict(parent.model)
         if parent.optimizer is not None and not self.cfg.reset_optimizer:
             self.optimizer.load_state_dict(parent.optimizer)
@@ -122,13 +128,17 @@ class Trainer:
                              "lr_scheduler": "reset" if self.cfg.reset_lr_scheduler else "kept"}))
 
     def _resume(self) -> None:
+        """Continue from checkpoint_last, when there is one; all of it is checked first
+        (:func:`nmt.training.resume.check_resume`), so a refusal changes nothing."""
         last = self.save_dir / files.LAST
         if not last.is_file():
             return
-        ckpt = load_checkpoint(last)
+        try:
+            ckpt = load_checkpoint(last)
+        except DamagedCheckpoint as e:
+            refuse(last, e.problem)
+        check_resume(last, ckpt, self)
         meta = ckpt.meta
-        if meta.get("model_config") != to_dict(self.model_cfg):
-            raise NmtError(f"{last} was trained with another model config; use a new --save-dir")
         self.model.load_state_dict(ckpt.model)
         if ckpt.optimizer is not None:
             self.optimizer.load_state_dict(ckpt.optimizer)
@@ -157,6 +167,7 @@ class Trainer:
             "model_config": to_dict(self.model_cfg),
             "train_config": to_dict(self.cfg),
             "pipeline": self.pipeline.spec,
+            "pipeline_sha256": self.pipeline_fingerprint,
             "progress": to_dict(self.progress),
             "schedule": self.schedule.state_dict(),
         }

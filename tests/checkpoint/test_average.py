@@ -3,11 +3,18 @@ import torch
 
 from nmt.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from nmt.cli.main import main
+from nmt.data.pipeline import make_spec
 from tests.checkpoint.test_checkpoint import tiny_model
+
+# a minimal pipeline description (checkpoints are checked against the format when read)
+PIPELINE = make_spec("en", "de", {lang: {"text": {"lang": lang}, "subword": {"type": "none"},
+                                         "dictionary": "dict.en.txt" if lang == "en" else None}
+                                  for lang in ("en", "de")})
 
 
 def write(path, model, **meta):
-    save_checkpoint(path, Checkpoint(meta={"family": "convs2s", "model_config": {"a": 1}, "pipeline": {}, **meta},
+    save_checkpoint(path, Checkpoint(meta={"family": "convs2s", "model_config": {"a": 1},
+                                           "pipeline": PIPELINE, **meta},
                                      model=model.state_dict(), assets={"dict.en.txt": b"x 1\n"}))
 
 

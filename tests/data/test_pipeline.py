@@ -81,3 +81,19 @@ def test_source_ids_in_every_format_end_with_eos_and_agree(built):
     assert pipe.source_ids("  \t ") is None and pipe.source_ids("") is None
     cut = pipe.source_ids(line, max_len=3)
     assert cut.cut and cut.ids == raw.ids[:2] + [EOS_ID] and cut.pieces == raw.pieces[:2]
+
+
+@pytest.mark.parametrize("kind, spec", [
+    ("subword-nmt", {"type": "subword-nmt", "codes": "bpe.codes"}),
+    ("sentencepiece", {"type": "sentencepiece", "model": "spm.model"}),
+])
+def test_an_unreadable_subword_model_is_one_error_that_quotes_nothing(kind, spec):
+    """subword-nmt prints a bad codes line and exits; sentencepiece raises a C++ error: both
+    become one NmtError naming the asset, without its content."""
+    from nmt.data.subword import build_segmenter
+    from nmt.errors import NmtError
+
+    name = spec.get("codes") or spec.get("model")
+    with pytest.raises(NmtError, match=f"'{name}'") as info:
+        build_segmenter(spec, {name: b"#version: 0.2\nSECRETLINE\n"})
+    assert "SECRETLINE" not in str(info.value)

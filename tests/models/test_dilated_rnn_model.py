@@ -245,3 +245,8 @@ def test_a_config_stored_flat_by_older_versions_loads_nested():
     assert registry.config_from_dict("dilated_rnn", dataclasses.asdict(new)) == new
     with pytest.raises(NmtError, match="unknown keys"):
         registry.config_from_dict("dilated_rnn", {**old, "decoder_size": 3})
+    with pytest.raises(NmtError, match="unknown keys"):  # a damaged 'decoder' is not merged into
+        registry.config_from_dict("dilated_rnn", {**old, "decoder": "lstm"})
+    with pytest.raises(NmtError, match="'decoder.layers' must be an integer, found a string"):
+        registry.config_from_dict("dilated_rnn", {**dataclasses.asdict(new),
+                                                  "decoder": {"layers": "2"}})
