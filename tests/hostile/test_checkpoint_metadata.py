@@ -133,7 +133,7 @@ CASES = {
                                   "(a dictionary), line 1: not a '<token> <count>' line"),
     "asset-codes-malformed": (tensor("asset.bpe.codes", lambda t: as_bytes(
                                   f"#version: 0.2\n{SECRET}\n".encode())),
-                              "its pipeline cannot be rebuilt: BPE codes 'bpe.codes' are malformed"),
+                              "its pipeline cannot be rebuilt: BPE codes 'bpe.codes' is not valid at line 2"),
     "assets-not-strings": (top(assets=[1, 2, 3]), "'assets' must be a list of strings"),
     "assets-a-string": (top(assets="bpe.codes"), "'assets' must be a list, found a string"),
     "assets-lists-absent": (list_asset("extra.txt"), "asset 'extra.txt' is listed but has no tensor"),
