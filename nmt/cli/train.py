@@ -15,6 +15,7 @@ from pathlib import Path
 
 from nmt import registry
 from nmt.config import load_yaml, resolve_train_config
+from nmt.data.files import no_space_left
 from nmt.errors import UsageError
 from nmt.training import distributed
 from nmt.training.finetune import parent_arch
@@ -119,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     # rank 0 holds the save directory for the whole run; the other ranks only read from it
     lock = save_dir_lock(save_dir) if world.is_master else contextlib.nullcontext()
     try:
-        with lock:
+        with no_space_left(save_dir), lock:
             log = open_log(save_dir, args.log_format) if world.is_master else None
             trainer = Trainer(cfg, args.data_dir, save_dir, log=log, world=world)
             if world.is_master:

@@ -5,7 +5,6 @@ line without a traceback, special files still special, nothing outside the desti
 
 import json
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -194,6 +193,10 @@ def damage_offsets(d):
     np.save(d / "train.en.offsets.npy", np.array([0, 5, 2], dtype=np.int64))
 
 
+def damage_float_tokens(d):
+    np.save(d / "train.en.tokens.npy", np.load(d / "train.en.tokens.npy").astype(np.float32))
+
+
 def damage_spec_list(d):
     (d / "pipeline.json").write_text("[1, 2]")
 
@@ -218,6 +221,7 @@ DAMAGES = {
     "zero-byte token file": (damage_tokens_empty, "corrupt binarized split train.en"),
     "token id beyond the dictionary": (damage_id_beyond_dictionary, "outside the dictionary"),
     "offsets out of order": (damage_offsets, "offsets do not index the tokens"),
+    "float token array": (damage_float_tokens, "not 1-D integers"),
     "pipeline.json a list": (damage_spec_list, "must be a JSON object"),
     "pipeline.json without languages": (damage_spec_no_languages, "'languages'"),
     "text step of the wrong type": (damage_spec_text_type, "'lowercase' must be a bool"),
@@ -309,4 +313,14 @@ def test_a_full_disk_is_one_line_and_leaves_no_temporaries(ckpt, source, tmp_pat
         prefix = small_corpus(tmp_path)
         one_error(capsys, preprocess(prefix, full / "bin"), "no space left on the device holding")
         assert sorted(p.name for p in full.iterdir()) == ["filler", "old.txt"]
-        shutil.rmtree(tmp_path / "full" / "bin", ignore_errors=True)
+
+
+@ROOT_ONLY
+def test_a_full_disk_under_training_is_one_line(data_dir, tmp_path):  # noqa: F811
+    with full_tmpfs(tmp_path / "full") as full:
+        proc = subprocess.run(nmt_train(data_dir, full / "save", "--max-update", "2"),
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert proc.stderr.strip().splitlines()[-1] == (
+            f"nmt train: error: no space left on the device holding {full / 'save'}")
+        assert not [p for p in (full / "save").iterdir() if p.name.endswith(".tmp")]
