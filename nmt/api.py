@@ -51,6 +51,11 @@ class Model:
         self.family: str = loaded.meta.get("family", "")
         self.meta = loaded.meta
 
+    @property
+    def num_parameters(self) -> int:
+        """The model's parameter count."""
+        return sum(p.numel() for p in self.loaded.model.parameters())
+
     def __repr__(self) -> str:
         return (f"nmt.Model({self.family}, {self.source_lang}->{self.target_lang}, "
                 f"{self.precision})")

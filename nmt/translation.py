@@ -113,6 +113,7 @@ class Output:
     alignment: list[tuple[int, int]] = field(default_factory=list)  # (source piece, target piece)
     positional_scores: list[float] = field(default_factory=list)
     attention: torch.Tensor | None = None  # (target pieces + eos, source pieces), float32
+    source_pieces: list[str] = field(default_factory=list)  # what the model read (eos left out)
 
 
 class Translator:
@@ -155,7 +156,8 @@ class Translator:
                 pieces = [self.unk_dict.get(src.pieces[s], src.pieces[s]) if p == UNK else p
                           for p, (s, _) in zip(pieces, alignment)]
         text = side.join(pieces, self.output_format)
-        return Output(text, hyp.score, pieces, alignment, hyp.positional_scores.tolist(), attention)
+        return Output(text, hyp.score, pieces, alignment, hyp.positional_scores.tolist(), attention,
+                      src.pieces)
 
     # -- batches -------------------------------------------------------------------------------
 

@@ -53,6 +53,7 @@ def allowed(target: str, prefixes: tuple[str, ...]) -> bool:
     ("nmt.checkpoint", ("nmt.checkpoint", "nmt.data.files", "nmt.errors")),
     ("nmt.search", ("nmt.search", "nmt.models.base", "nmt.data.dictionary", "nmt.errors")),
     ("nmt.api", ("nmt.translation", "nmt.search", "nmt.errors")),
+    ("nmt.serve", ("nmt.serve", "nmt.api", "nmt.errors")),
     ("nmt.translation", ("nmt.checkpoint", "nmt.data", "nmt.models", "nmt.modules", "nmt.registry",
                          "nmt.search", "nmt.errors")),
 ])

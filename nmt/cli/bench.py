@@ -4,7 +4,9 @@
 training throughput (same config options as ``nmt train``); ``nmt bench translate --checkpoint C
 --input FILE`` translation throughput (same options as ``nmt translate``); ``nmt bench forget-mult``
 the QRNN recurrence's implementations against each other; ``nmt bench qrnn`` a QRNN layer against an
-LSTM layer over sequence lengths x batch sizes, inference and training (the QRNN paper's Figure 4).
+LSTM layer over sequence lengths x batch sizes, inference and training (the QRNN paper's Figure 4);
+``nmt bench serve --checkpoint C --input FILE`` `nmt serve` under concurrent clients, with and
+without dynamic batching, next to offline translation of the same sentences.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import torch
 
 from nmt.bench import qrnn as benchmark_qrnn
+from nmt.bench import serve as benchmark_serve
 from nmt.bench import throughput as benchmark
 from nmt.cli import train as train_cli
 from nmt.cli import translate as translate_cli
@@ -57,6 +60,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     q.add_argument("--repeats", type=int, default=5, help="interleaved rounds; medians are reported")
     q.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     q.add_argument("--markdown", action="store_true", help="print the speed-up tables instead of JSON")
+    sv = sub.add_parser("serve", help="nmt serve under N concurrent clients vs offline translation")
+    sv.add_argument("--checkpoint", required=True)
+    sv.add_argument("--input", required=True, help="raw source sentences, one per request")
+    sv.add_argument("--url", help="an already running server (default: start one with and "
+                                  "one without batching, and time offline translation too)")
+    sv.add_argument("--clients", type=int, default=16)
+    sv.add_argument("--requests", type=int, default=40, help="requests per client")
+    sv.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    sv.add_argument("--threads", type=int, default=None)
+    sv.add_argument("--max-batch-tokens", type=int, default=2048)
+    sv.add_argument("--max-wait-ms", type=float, default=10.0)
 
 
 def _data(args: argparse.Namespace) -> dict:
@@ -104,9 +118,35 @@ def _qrnn(args: argparse.Namespace) -> dict | None:
     return None
 
 
+def _serve(args: argparse.Namespace) -> dict:
+    _check_positive(args, ("clients", "requests", "threads"))
+    lines = [line for line in read_lines(args.input) if line.strip()]
+    if not lines:
+        raise NmtError(f"{args.input} has no sentences")
+    lines = lines[: args.clients * args.requests]
+    options = ["--precision", args.precision, "--max-wait-ms", str(args.max_wait_ms),
+               *(["--threads", str(args.threads)] if args.threads else [])]
+
+    def against(url: str) -> dict:
+        pair = benchmark_serve.first_pair(url)
+        return benchmark_serve.load_test(url, *pair, lines, args.clients, args.requests)
+
+    if args.url:
+        return {"url": args.url, **against(args.url)}
+    result = {"offline": benchmark_serve.offline(args.checkpoint, lines, args.precision, args.threads)}
+    for name, tokens in (("batched", args.max_batch_tokens), ("unbatched", 0)):
+        with benchmark_serve.ServerProcess(args.checkpoint, [*options, "--max-batch-tokens",
+                                                             str(tokens)]) as server:
+            result[name] = {"max_batch_tokens": tokens, **against(server.url)}
+    rate = {k: result[k]["sentences_per_s"] for k in ("offline", "batched", "unbatched")}
+    result["batched_vs_offline"] = round(rate["batched"] / rate["offline"], 3)
+    result["batched_vs_unbatched"] = round(rate["batched"] / rate["unbatched"], 3)
+    return result
+
+
 # WHAT -> the measurement; each returns the JSON result (None: it printed its own output)
 MEASUREMENTS = {"data": _data, "train": _train, "translate": _translate,
-                "forget-mult": _forget_mult, "qrnn": _qrnn}
+                "forget-mult": _forget_mult, "qrnn": _qrnn, "serve": _serve}
 
 
 def run(args: argparse.Namespace) -> int:

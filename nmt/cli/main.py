@@ -24,6 +24,7 @@ COMMANDS = {
     "score": ("nmt.cli.score", "BLEU / chrF / TER with sacreBLEU (and the paper's tokenized BLEU)"),
     "average": ("nmt.cli.average", "average the weights of several checkpoints"),
     "bench": ("nmt.cli.bench", "measure speed and memory; prints JSON"),
+    "serve": ("nmt.cli.serve", "translate over HTTP: LibreTranslate's API, a native API, a web page"),
 }
 
 
@@ -41,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Commands that compute with torch on the CPU (see flush_denormals).
-TORCH_COMMANDS = ("train", "translate", "bench", "average", "import-fairseq")
+TORCH_COMMANDS = ("train", "translate", "bench", "average", "import-fairseq", "serve")
 
 
 def flush_denormals() -> None:

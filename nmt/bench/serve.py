@@ -1,0 +1,155 @@
+"""`nmt bench serve`: a bounded load test of `nmt serve` on loopback, next to offline translation.
+
+N clients (threads, one keep-alive HTTP connection each) send M requests each, one test sentence
+per request, to ``POST /translate``; each waits for its answer before sending the next. Reported:
+sentences/s over the whole run, p50/p95/p99 latency, and the batch sizes the server formed (from
+its ``/metrics``). Without ``--url`` the benchmark starts the servers itself, one after the other
+on the same checkpoint and sentences: with dynamic batching, and with batching off
+(``--max-batch-tokens 0``); and it times offline translation of the same sentences through
+:func:`nmt.load` (what `nmt translate` does), so the ratios come from one run on one machine.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+
+from nmt.errors import NmtError
+
+
+def load_test(url: str, source: str, target: str, lines: list[str], clients: int,
+              requests: int) -> dict:
+    """Run the load against ``url``; every request must succeed."""
+    parsed = urllib.parse.urlsplit(url)
+    latencies: list[float] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+
+    def client(c: int) -> None:
+        conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=300)
+        for r in range(requests):
+            body = json.dumps({"q": lines[(c * requests + r) % len(lines)], "source": source,
+                               "target": target})
+            started = time.perf_counter()
+            conn.request("POST", "/translate", body, {"Content-Type": "application/json"})
+            response = conn.getresponse()
+            payload = response.read()
+            with lock:
+                latencies.append(time.perf_counter() - started)
+                if response.status != 200:
+                    failures.append(f"{response.status} {payload[:200]!r}")
+        conn.close()
+
+    before = batch_stats(url)
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - started
+    if failures:
+        raise NmtError(f"{len(failures)} of {clients * requests} requests failed, e.g. {failures[0]}")
+    after = batch_stats(url)
+    batches = after["batches"] - before["batches"]
+    quantiles = statistics.quantiles(latencies, n=100)
+    return {
+        "clients": clients, "requests": clients * requests, "seconds": round(wall, 2),
+        "sentences_per_s": round(clients * requests / wall, 1),
+        "latency_ms": {"p50": round(1000 * quantiles[49], 1), "p95": round(1000 * quantiles[94], 1),
+                       "p99": round(1000 * quantiles[98], 1)},
+        "batches": batches,
+        "mean_batch_sentences": round((after["sentences"] - before["sentences"]) / max(1, batches), 2),
+    }
+
+
+_METRIC = re.compile(r"^nmt_batch_sentences_(sum|count)\{[^}]*\} ([0-9.e+]+)$", re.M)
+
+
+def batch_stats(url: str) -> dict:
+    """Batches and sentences so far, summed over the server's models (from /metrics)."""
+    text = get(url, "/metrics")[1].decode()
+    totals = {"sum": 0.0, "count": 0.0}
+    for kind, value in _METRIC.findall(text):
+        totals[kind] += float(value)
+    return {"batches": int(totals["count"]), "sentences": int(totals["sum"])}
+
+
+def first_pair(url: str) -> tuple[str, str]:
+    """The language pair of the server's first model (GET /v1/models)."""
+    model = json.loads(get(url, "/v1/models")[1])["models"][0]
+    return model["source"], model["target"]
+
+
+def get(url: str, path: str, timeout: float = 30) -> tuple[int, bytes]:
+    """``GET url + path``: the status and the body."""
+    parsed = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """`nmt serve` in a subprocess on a free loopback port, stopped with SIGTERM on exit."""
+
+    def __init__(self, checkpoint: str, options: list[str]):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.args = [sys.executable, "-m", "nmt", "serve", "--checkpoint", checkpoint,
+                     "--port", str(self.port), *options]
+
+    def __enter__(self) -> ServerProcess:
+        self.proc = subprocess.Popen(self.args, stderr=subprocess.PIPE, text=True,
+                                     env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise NmtError(f"nmt serve exited: {self.proc.stderr.read().strip()[-300:]}")
+            try:
+                if get(self.url, "/health", timeout=5)[0] == 200:
+                    return self
+            except OSError:
+                time.sleep(0.2)
+        raise NmtError("nmt serve did not answer /health within 300 s")
+
+    def __exit__(self, *exc) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def offline(checkpoint: str, lines: list[str], precision: str, threads: int | None) -> dict:
+    """Sentences/s of translating ``lines`` in batches of 128 through nmt.load (the median of 3)."""
+    import nmt
+
+    model = nmt.load(checkpoint, precision=precision, threads=threads)
+    model.translate(lines[:16])  # warm-up
+    rates = []
+    for _ in range(3):
+        started = time.perf_counter()
+        model.translate(lines, batch_size=128)
+        rates.append(len(lines) / (time.perf_counter() - started))
+    return {"sentences": len(lines), "sentences_per_s": round(statistics.median(rates), 1)}
