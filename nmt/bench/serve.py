@@ -70,19 +70,24 @@ def load_test(url: str, source: str, target: str, lines: list[str], clients: int
                        "p99": round(1000 * quantiles[98], 1)},
         "batches": batches,
         "mean_batch_sentences": round((after["sentences"] - before["sentences"]) / max(1, batches), 2),
+        # the share of the run the model spent translating batches (the rest: waiting for requests)
+        "model_busy": round((after["seconds"] - before["seconds"]) / wall, 3),
     }
 
 
-_METRIC = re.compile(r"^nmt_batch_sentences_(sum|count)\{[^}]*\} ([0-9.e+]+)$", re.M)
+_METRIC = re.compile(r"^nmt_batch_(sentences|seconds)_(sum|count)\{[^}]*\} ([0-9.e+-]+)$", re.M)
 
 
 def batch_stats(url: str) -> dict:
-    """Batches and sentences so far, summed over the server's models (from /metrics)."""
+    """Batches, sentences and seconds spent translating so far, summed over the server's models
+    (from /metrics)."""
     text = get(url, "/metrics")[1].decode()
-    totals = {"sum": 0.0, "count": 0.0}
-    for kind, value in _METRIC.findall(text):
-        totals[kind] += float(value)
-    return {"batches": int(totals["count"]), "sentences": int(totals["sum"])}
+    totals: dict[tuple[str, str], float] = {}
+    for name, kind, value in _METRIC.findall(text):
+        totals[name, kind] = totals.get((name, kind), 0.0) + float(value)
+    return {"batches": int(totals.get(("sentences", "count"), 0)),
+            "sentences": int(totals.get(("sentences", "sum"), 0)),
+            "seconds": totals.get(("seconds", "sum"), 0.0)}
 
 
 def first_pair(url: str) -> tuple[str, str]:
