@@ -71,7 +71,8 @@ class Service:
         return served
 
     async def translate(self, served: ServedModel, items: list[str], options: SearchOptions):
-        """Per item of ``q``: (its sentences' n-best lists, separators), and the job's timing."""
+        """Per item of ``q``: (its sentences, their n-best lists, the separators), and the job's
+        timing."""
         split = [split_sentences(item) for item in items]
         lines = [s for sentences, _ in split for s in sentences]
         try:
@@ -85,7 +86,7 @@ class Service:
             raise ApiError(503, f"no answer within {self.limits.timeout:g} s; try again") from None
         per_item, start = [], 0
         for sentences, separators in split:
-            per_item.append((found[start: start + len(sentences)], separators))
+            per_item.append((sentences, found[start: start + len(sentences)], separators))
             start += len(sentences)
         return per_item, timing
 
@@ -117,11 +118,11 @@ async def lt_translate(service: Service, request: Request) -> Response:
     served = service.model_for(params)
     options = _options(params, service.limits, alternatives + 1)
     per_item, _ = await service.translate(served, items, options)
-    best = [join_sentences(_kth(found, 0), seps) for found, seps in per_item]
+    best = [join_sentences(_kth(found, 0), seps) for _, found, seps in per_item]
     answer: dict = {"translatedText": best if as_list else best[0]}
     if alternatives:
         alts = [[join_sentences(_kth(found, k), seps) for k in range(1, alternatives + 1)]
-                for found, seps in per_item]
+                for _, found, seps in per_item]
         answer["alternatives"] = alts if as_list else alts[0]
     if params.get("source") == "auto":
         answer["detectedLanguage"] = {"language": served.pair[0], "confidence": 100.0}
@@ -158,8 +159,7 @@ async def v1_translate(service: Service, request: Request) -> Response:
     want_attention, want_alignment = flag(params, "attention"), flag(params, "alignment")
     per_item, timing = await service.translate(served, items, options)
     results = []
-    for item, (found, seps) in zip(items, per_item):
-        sentences, _ = split_sentences(item)
+    for sentences, found, seps in per_item:
         results.append({
             "text": join_sentences(_kth(found, 0), seps),
             "sentences": [{"source": s, "hypotheses": [_hypothesis(t, want_attention, want_alignment)
