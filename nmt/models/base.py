@@ -17,7 +17,10 @@ Further rules search relies on:
   over layers where there are several), used for alignments and unknown-word replacement;
 - ``max_positions()[1]`` is the number of decoder positions, so a hypothesis has at most that
   many tokens including its eos;
-- the caller puts the model in eval mode before searching.
+- the caller puts the model in eval mode before searching;
+- ``output_layer`` names the module that maps the decoder's output to the target vocabulary (a
+  Linear, or int8 dynamic Linear), which a lexical shortlist (:mod:`nmt.search.shortlist`, built by :mod:`nmt.data.shortlist`) narrows to a
+  subset of the vocabulary.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ class Seq2SeqModel(nn.Module, ABC, Generic[EncoderOut, State]):
     The property every family must pass: feeding ``tgt_in`` one token at a time through
     :meth:`decode_step` gives the same log-probabilities as :meth:`forward` over the whole of it.
     """
+
+    output_layer = "decoder.output"  # dotted name of the layer producing the vocabulary logits
 
     @abstractmethod
     def forward(self, src: Tensor, src_lens: Tensor, tgt_in: Tensor) -> Tensor:
@@ -71,6 +76,12 @@ class Seq2SeqModel(nn.Module, ABC, Generic[EncoderOut, State]):
         """The longest (source, target) sequences the model accepts, in tokens (default: the
         config's ``max_source_positions`` and ``max_target_positions``)."""
         return self.cfg.max_source_positions, self.cfg.max_target_positions
+
+    def output_projections(self) -> list[tuple[nn.Module, str]]:
+        """Where the vocabulary logits are made: [(parent module, attribute name)] of
+        ``output_layer`` (an ensemble has one per member)."""
+        parent, _, name = self.output_layer.rpartition(".")
+        return [(self.get_submodule(parent), name)]
 
     @staticmethod
     def log_probs(logits: Tensor) -> Tensor:

@@ -311,6 +311,8 @@ class ConvS2SModel(Seq2SeqModel[ConvS2SEncoderOut, ConvS2SState]):
     """The full model. Gradients flowing into the encoder output z are scaled by
     1/(2·#attention layers) (§3.4); the source embeddings keep their gradient through (z + e)."""
 
+    output_layer = "decoder.fc3"
+
     def __init__(self, cfg: ConvS2SConfig):
         super().__init__()
         cfg.validate()

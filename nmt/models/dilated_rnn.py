@@ -292,6 +292,8 @@ class DilatedRNNEncoder(nn.Module):
 class DilatedRNNModel(LuongDecoding, Seq2SeqModel[LSTMEncoderOut, LSTMState]):
     """Dilated RNN encoder + the LSTM attention decoder (see the module docstring)."""
 
+    output_layer = "decoder.fc_out"
+
     def __init__(self, cfg: DilatedRNNConfig):
         super().__init__()
         cfg.validate()

@@ -221,6 +221,8 @@ class LSTMEncoder(nn.Module):
 class LSTMModel(LuongDecoding, Seq2SeqModel[LSTMEncoderOut, LSTMState]):
     """The full model (see the module docstring)."""
 
+    output_layer = "decoder.fc_out"
+
     def __init__(self, cfg: LSTMConfig):
         super().__init__()
         cfg.validate()

@@ -288,6 +288,8 @@ class TCNDecoder(nn.Module):
 class TCNModel(Seq2SeqModel[TCNEncoderOut, TCNState]):
     """The TCN encoder-decoder (see the module docstring)."""
 
+    output_layer = "decoder.fc3"
+
     def __init__(self, cfg: TCNConfig):
         super().__init__()
         cfg.validate()

@@ -5,7 +5,8 @@ The rules (fairseq-generate's, so imported fairseq models give fairseq's transla
 1. Every hypothesis starts from ``prev_tokens = [eos]``. At step 0 each sentence has one live
    hypothesis (fairseq expands only beam 0 of identical beams); afterwards ``beam``.
 2. The log-probs of each step go through the rules of :mod:`nmt.search.common` (pad, unkpen, n-gram
-   blocking, forced eos at ``max_len``, no eos before ``min_len``).
+   blocking, forced eos at ``max_len``, no eos before ``min_len``, then the target prefix: while a
+   sentence's prefix lasts, only its next prefix token is finite).
 3. A candidate's score is the cumulative log-prob of its hypothesis plus the token's log-prob.
    The ``2·beam`` best candidates of a sentence over (live hypothesis × vocabulary) are taken
    (fewer if the vocabulary is tiny), best first.
@@ -50,6 +51,8 @@ from nmt.search.common import (
     apply_step_rules,
     autocast,
     check_inputs,
+    check_prefix,
+    force_prefix,
     max_length,
     source_mask,
     step_attention,
@@ -123,23 +126,25 @@ def _clone(h: Hypothesis) -> Hypothesis:
     return Hypothesis(h.tokens.clone(), h.score, h.positional_scores.clone(), attn)
 
 
-def beam_search(model, src: Tensor, src_lens: Tensor,
-                cfg: SearchConfig | None = None) -> list[list[Hypothesis]]:
+def beam_search(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig | None = None,
+                prefix: Tensor | None = None) -> list[list[Hypothesis]]:
     """Beam search over src (B, S), src_lens (B,): per sentence its ``cfg.nbest`` best
-    :class:`Hypothesis`, best first (see the module docstring for the rules). Put the model in
-    eval mode first."""
+    :class:`Hypothesis`, best first (see the module docstring for the rules). ``prefix`` (B, P),
+    pad-padded, forces the first tokens of every hypothesis. Put the model in eval mode first."""
     cfg = cfg or SearchConfig()
     cfg.validate()
     check_inputs(src, src_lens)
     finished = _Finished(src.size(0), cfg, src)
     if src.size(0):
+        prefix = check_prefix(prefix, src)
         with torch.inference_mode(), autocast(src.device, cfg):
-            _search(model, src, src_lens, cfg, finished)
+            _search(model, src, src_lens, cfg, finished, prefix)
     return finished.nbest()
 
 
-def _search(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig, finished: _Finished) -> None:
-    max_len = max_length(model, src, cfg)
+def _search(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig, finished: _Finished,
+            prefix: Tensor | None) -> None:
+    max_len = max_length(model, src, cfg, prefix)
     enc = model.encode(src, src_lens)
     bsz = src.size(0)
     live = _Live(sents=torch.arange(bsz, device=src.device),
@@ -150,6 +155,9 @@ def _search(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig, finished: _
         history = live.tokens[:, 1:] if cfg.no_repeat_ngram_size else None
         lp, state = model.decode_step(live.tokens[:, -1], live.state, live.enc)  # (R, V)
         apply_step_rules(lp, step, max_len, cfg, history)
+        if prefix is not None and step < prefix.size(1):
+            rows_prefix = prefix[live.sents].repeat_interleave(live.width, dim=0)  # (R, P)
+            force_prefix(lp, step, max_len, rows_prefix)
         attn = _append_attention(live.attn, step_attention(state))  # (R, t + 1, S)
         if step == max_len:
             _finish_all(lp, live, attn, step, cfg, finished)

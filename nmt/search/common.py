@@ -40,6 +40,13 @@ class SearchConfig:
     it never changes the returned n-best, only saves steps, so it is off by default to follow
     fairseq step for step. ``autocast_dtype`` (``"bfloat16"`` / ``"float16"`` or a torch dtype) runs
     the model under ``torch.autocast``; log-probs stay float32.
+
+    ``sampling`` draws ``nbest`` independent samples per sentence instead of searching (``beam`` is
+    then ignored): each step's token from softmax(log-probs / ``temperature``), restricted to the
+    ``topk`` most probable tokens (0: all) and to the smallest set whose probability reaches
+    ``topp`` (0: off; Holtzman et al. 2020). ``seed`` seeds the draws of each search call, so the
+    same input and options give the same samples. A sample's score is the model's own
+    length-normalised log-probability, as for searched hypotheses.
     """
 
     beam: int = 5
@@ -52,11 +59,18 @@ class SearchConfig:
     no_repeat_ngram_size: int = 0
     early_stop: bool = False
     autocast_dtype: str | torch.dtype | None = None
+    sampling: bool = False
+    temperature: float = 1.0
+    topk: int = 0
+    topp: float = 0.0
+    seed: int = 0
 
     def validate(self) -> None:
         if self.beam < 1:
             raise NmtError(f"beam must be >= 1, got {self.beam}")
-        if not 1 <= self.nbest <= self.beam:
+        if self.sampling:
+            self._validate_sampling()
+        elif not 1 <= self.nbest <= self.beam:
             raise NmtError(f"nbest must be between 1 and beam ({self.beam}), got {self.nbest}")
         if self.min_len < 0 or self.no_repeat_ngram_size < 0:
             raise NmtError("min_len and no_repeat_ngram_size must be >= 0")
@@ -64,9 +78,17 @@ class SearchConfig:
             raise NmtError("early_stop needs unkpen >= 0 (its bound assumes log-probs <= 0)")
         autocast_dtype(self)
 
+    def _validate_sampling(self) -> None:
+        if self.nbest < 1:
+            raise NmtError(f"nbest (samples per sentence) must be >= 1, got {self.nbest}")
+        if not self.temperature > 0:
+            raise NmtError(f"temperature must be > 0, got {self.temperature}")
+        if self.topk < 0 or not 0 <= self.topp <= 1:
+            raise NmtError(f"topk must be >= 0 and topp in [0, 1], got {self.topk} and {self.topp}")
+
     @property
     def greedy(self) -> bool:
-        return self.beam == 1 and self.nbest == 1
+        return self.beam == 1 and self.nbest == 1 and not self.sampling
 
 
 @dataclass
@@ -103,10 +125,42 @@ def autocast(device: torch.device, cfg: SearchConfig):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def max_length(model, src: Tensor, cfg: SearchConfig) -> int:
-    """The most tokens before eos: fairseq's ``min(int(a·S + b), max target positions − 1)``."""
+def max_length(model, src: Tensor, cfg: SearchConfig, prefix: Tensor | None = None) -> int:
+    """The most tokens before eos: fairseq's ``min(int(a·S + b), max target positions − 1)``,
+    raised to the longest target prefix (within the same limit) so a prefix is never cut."""
     limit = model.max_positions()[1] - 1
-    return max(0, min(int(cfg.max_len_a * src.size(1) + cfg.max_len_b), limit))
+    wanted = int(cfg.max_len_a * src.size(1) + cfg.max_len_b)
+    if prefix is not None:
+        wanted = max(wanted, prefix.size(1))
+    return max(0, min(wanted, limit))
+
+
+def check_prefix(prefix: Tensor | None, src: Tensor) -> Tensor | None:
+    """A target prefix (B, P) long, padded with pad at the end (a row of pads: no prefix), or
+    None; an empty prefix is None."""
+    if prefix is None or prefix.numel() == 0:
+        return None
+    if prefix.dim() != 2 or prefix.size(0) != src.size(0):
+        raise NmtError(f"prefix must be (B, P) with B = {src.size(0)} sentences, got "
+                       f"{tuple(prefix.shape)}")
+    if bool(prefix.eq(EOS_ID).any()):
+        raise NmtError("a target prefix cannot contain eos")
+    return prefix.to(src.device)
+
+
+def force_prefix(lp: Tensor, step: int, max_len: int, prefix: Tensor | None) -> Tensor:
+    """The prefix rule, after :func:`apply_step_rules`, on lp (R, V) in place: a row whose prefix
+    ``prefix`` (R, P) has a token at ``step`` may choose only that token, at its own log-prob
+    (fairseq's ``prefix_tokens``). The forced eos at ``max_len`` still wins."""
+    if prefix is None or step >= prefix.size(1) or step >= max_len:
+        return lp
+    wanted = prefix[:, step]  # (R,)
+    rows = wanted.ne(PAD_ID).nonzero().squeeze(1)  # (r,)
+    if rows.numel():
+        kept = lp[rows, wanted[rows]].nan_to_num(nan=NEG_INF)  # (r,)
+        lp[rows] = NEG_INF
+        lp[rows, wanted[rows]] = kept
+    return lp
 
 
 def apply_step_rules(lp: Tensor, step: int, max_len: int, cfg: SearchConfig,

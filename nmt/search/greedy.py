@@ -5,11 +5,15 @@ one ``max`` over the vocabulary per step. It gives the tokens and scores of beam
 (fairseq's beam 1 ends a sentence when its best token is eos and otherwise follows the best token).
 A sentence leaves the batch at its eos, so finished sentences cost nothing further; at step
 ``max_len`` every remaining sentence is given eos. The step rules (pad, unkpen, min_len, n-gram
-blocking, forced eos) are those of :mod:`nmt.search.common`.
+blocking, forced eos, target prefix) are those of :mod:`nmt.search.common`.
+
+Sampling (:mod:`nmt.search.sampling`) is this loop with a different choice of token: ``_decode``
+takes the rule that picks each row's token from its log-probs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -22,6 +26,8 @@ from nmt.search.common import (
     apply_step_rules,
     autocast,
     check_inputs,
+    check_prefix,
+    force_prefix,
     max_length,
     row_best,
     source_mask,
@@ -75,22 +81,28 @@ class _Outputs:
         return result
 
 
-def greedy_search(model, src: Tensor, src_lens: Tensor,
-                  cfg: SearchConfig | None = None) -> list[list[Hypothesis]]:
+Choose = Callable[[Tensor], tuple[Tensor, Tensor]]  # lp (b, V) -> log-probs, tokens (b,)
+
+
+def greedy_search(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig | None = None,
+                  prefix: Tensor | None = None) -> list[list[Hypothesis]]:
     """Greedy decoding of src (B, S), src_lens (B,): per sentence a one-element list of
-    :class:`Hypothesis`. ``cfg.beam`` and ``cfg.nbest`` are ignored. Put the model in eval mode."""
+    :class:`Hypothesis`; ``prefix`` (B, P), pad-padded, forces each output's first tokens.
+    ``cfg.beam`` and ``cfg.nbest`` are ignored. Put the model in eval mode."""
     cfg = cfg or SearchConfig(beam=1)
     cfg.validate()
     check_inputs(src, src_lens)
     if src.size(0) == 0:
         return []
+    prefix = check_prefix(prefix, src)
     with torch.inference_mode(), autocast(src.device, cfg):
-        outputs = _decode(model, src, src_lens, cfg)
+        outputs = _decode(model, src, src_lens, cfg, prefix, row_best)
     return outputs.hypotheses(source_mask(src))  # cloned outside inference mode: normal tensors
 
 
-def _decode(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig) -> _Outputs:
-    max_len = max_length(model, src, cfg)
+def _decode(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig, prefix: Tensor | None,
+            choose: Choose) -> _Outputs:
+    max_len = max_length(model, src, cfg, prefix)
     out = _Outputs.empty(src, max_len)
     enc = model.encode(src, src_lens)
     state = model.init_state(enc)
@@ -101,7 +113,8 @@ def _decode(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig) -> _Outputs
             break
         history = out.tokens[alive, 1:step + 1] if cfg.no_repeat_ngram_size else None
         lp, state = model.decode_step(out.tokens[alive, step], state, enc)  # (b, V)
-        best, tokens = row_best(apply_step_rules(lp, step, max_len, cfg, history))  # (b,)
+        apply_step_rules(lp, step, max_len, cfg, history)
+        best, tokens = choose(force_prefix(lp, step, max_len, _rows(prefix, alive)))  # (b,)
         if step >= max_len:
             tokens.fill_(EOS_ID)  # forced eos, even if the model gave eos −inf
         cum = cum + best
@@ -118,3 +131,7 @@ def _decode(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig) -> _Outputs
             state = model.reorder_state(state, keep)
             enc = model.reorder_encoder_out(enc, keep)
     return out
+
+
+def _rows(prefix: Tensor | None, alive: Tensor) -> Tensor | None:
+    return None if prefix is None else prefix[alive]

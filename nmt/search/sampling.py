@@ -1,0 +1,88 @@
+"""Sampling: ``nbest`` independent translations per sentence, each token drawn from the model.
+
+What back-translation uses for synthetic sources (Edunov et al. 2018, *Understanding
+Back-Translation at Scale*: sampling or restricted sampling gives better synthetic data than beam
+search). The loop is greedy decoding's (:mod:`nmt.search.greedy`), over ``nbest`` copies of every
+sentence, with a sampled token in place of the best one:
+
+    p_t(y) ∝ exp(log p(y | y_<t, x) / temperature),  restricted to the top-k and top-p sets
+
+The step rules of :mod:`nmt.search.common` (pad, unkpen, min_len, n-gram blocking, forced eos,
+target prefix) apply first, so a forced token is drawn with probability 1. The recorded log-prob
+of a drawn token is the model's own (after the rules, before temperature), so sampled outputs are
+scored like searched ones. One ``torch.Generator`` seeded with ``cfg.seed`` per call makes a run
+reproducible: the same batch and options give the same samples.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from nmt.search.common import (
+    NEG_INF,
+    Hypothesis,
+    SearchConfig,
+    autocast,
+    check_inputs,
+    check_prefix,
+    row_best,
+    source_mask,
+)
+from nmt.search.greedy import _decode
+
+
+def sample_search(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig,
+                  prefix: Tensor | None = None) -> list[list[Hypothesis]]:
+    """``cfg.nbest`` samples for each sentence of src (B, S), src_lens (B,), best score first;
+    ``prefix`` (B, P) forces the first tokens as in beam search. Put the model in eval mode."""
+    cfg.validate()
+    check_inputs(src, src_lens)
+    if src.size(0) == 0:
+        return []
+    prefix = check_prefix(prefix, src)
+    n = cfg.nbest
+    copies = torch.arange(src.size(0), device=src.device).repeat_interleave(n)  # (B·n,)
+    generator = torch.Generator(device=src.device).manual_seed(cfg.seed)
+
+    def choose(lp: Tensor) -> tuple[Tensor, Tensor]:
+        return draw(lp, cfg, generator)
+
+    with torch.inference_mode(), autocast(src.device, cfg):
+        outputs = _decode(model, src[copies], src_lens[copies], cfg,
+                          None if prefix is None else prefix[copies], choose)
+    flat = outputs.hypotheses(source_mask(src[copies]))  # B·n one-element lists
+    return [sorted((flat[b * n + i][0] for i in range(n)), key=lambda h: -h.score)
+            for b in range(src.size(0))]
+
+
+def draw(lp: Tensor, cfg: SearchConfig, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """One token per row of lp (R, V) from softmax(lp / temperature) within the top-k / top-p
+    sets: (the rows' log-probs of the drawn tokens (R,), the tokens (R,)). A row with no finite
+    entry (the model gave the forced eos −inf) takes its best entry, as greedy decoding would."""
+    lp.masked_fill_(torch.isnan(lp), NEG_INF)
+    logits = restrict(lp / cfg.temperature, cfg.topk, cfg.topp)  # (R, V)
+    dead = torch.isinf(logits).all(dim=1)  # (R,)
+    if bool(dead.any()):
+        logits[dead] = 0.0  # any token: replaced by the best below
+    probs = torch.softmax(logits, dim=1)
+    tokens = torch.multinomial(probs, 1, generator=generator).squeeze(1)  # (R,)
+    if bool(dead.any()):
+        tokens[dead] = row_best(lp[dead])[1]
+    return lp.gather(1, tokens.unsqueeze(1)).squeeze(1), tokens
+
+
+def restrict(logits: Tensor, topk: int, topp: float) -> Tensor:
+    """logits (R, V) with −inf outside each row's ``topk`` largest (0: no limit) and outside the
+    smallest set of largest entries whose probability reaches ``topp`` (0: no limit; the most
+    probable token always stays)."""
+    if topk and topk < logits.size(1):
+        kth = logits.topk(topk, dim=1).values[:, -1:]  # (R, 1)
+        logits = logits.masked_fill(logits < kth, NEG_INF)
+    if 0 < topp < 1:
+        sorted_logits, order = logits.sort(dim=1, descending=True)  # (R, V)
+        before = sorted_logits.softmax(dim=1).cumsum(dim=1) - sorted_logits.softmax(dim=1)
+        drop_sorted = before >= topp  # the mass before a token already reaches topp
+        drop = drop_sorted.scatter(1, order, drop_sorted)  # back to vocabulary order
+        logits = logits.masked_fill(drop, NEG_INF)
+    return logits

@@ -1,0 +1,110 @@
+"""Lexical shortlist at search time: the output layer over each batch's likely target pieces only.
+
+For a batch the candidates are the union of the shortlist's frequent target pieces, the target
+pieces listed for its source pieces (:mod:`nmt.data.shortlist`), the specials and its target
+prefixes; the model's output layer (``output_layer`` of the model contract) computes logits for
+those alone:
+
+    logits = W[C] h + b[C],  log p(y | ·) = log_softmax over C,  C the batch's candidates
+
+Search runs unchanged over the narrowed vocabulary (the specials keep their ids, the others are
+renumbered in the order of C) and the chosen ids are mapped back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from nmt.data.dictionary import PAD_ID
+from nmt.errors import NmtError
+
+
+@dataclass
+class BoundShortlist:
+    """frequent: sorted target ids (specials included); table: source id -> target ids."""
+
+    frequent: Tensor
+    table: dict[int, np.ndarray]
+
+    @classmethod
+    def of(cls, frequent: list[int], table: dict[int, np.ndarray]) -> BoundShortlist:
+        """From :meth:`nmt.data.shortlist.Shortlist.ids`."""
+        return cls(torch.tensor(frequent, dtype=torch.long), table)
+
+    def candidates(self, src: Tensor, prefix: Tensor | None = None) -> Tensor:
+        """The sorted target ids (C,) a batch src (B, S) may produce: the frequent ones, those of
+        its source pieces and those of its prefixes (B, P). Ids 0..3 (the specials) come first,
+        so they keep their numbers in the narrowed vocabulary."""
+        found = [self.frequent.numpy()]
+        found += [self.table[i] for i in np.unique(src.cpu().numpy()) if int(i) in self.table]
+        if prefix is not None:
+            found.append(prefix.cpu().numpy().ravel())
+        return torch.from_numpy(np.unique(np.concatenate(found))).to(src.device)
+
+
+class NarrowedOutput(nn.Module):
+    """An output layer restricted to the rows ``ids`` (C,) of its weight: x (..., D) -> (..., C)."""
+
+    def __init__(self, layer: nn.Linear, ids: Tensor):
+        super().__init__()
+        self.weight = nn.Parameter(layer.weight.detach().index_select(0, ids), requires_grad=False)
+        bias = layer.bias
+        self.bias = None if bias is None else nn.Parameter(bias.detach().index_select(0, ids),
+                                                           requires_grad=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.weight, self.bias)
+
+
+class NarrowedInt8Output(nn.Module):
+    """The same for an int8 dynamic Linear: its int8 rows ``ids``, so the logits it gives are
+    exactly the full layer's at those rows. Inputs are cast to float32 (as for the full int8
+    layer under bf16 autocast)."""
+
+    def __init__(self, layer: nn.Module, ids: Tensor):
+        super().__init__()
+        self.inner = torch.ao.nn.quantized.dynamic.Linear(layer.in_features, ids.numel(),
+                                                           dtype=torch.qint8)
+        bias = layer.bias()
+        self.inner.set_weight_bias(layer.weight().index_select(0, ids),
+                                   None if bias is None else bias.index_select(0, ids))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.inner(x.float())
+
+
+def narrowed(layer: nn.Module, ids: Tensor) -> nn.Module:
+    """``layer`` (a Linear or an int8 dynamic Linear to the vocabulary) over the rows ``ids``."""
+    if isinstance(layer, torch.ao.nn.quantized.dynamic.Linear):
+        return NarrowedInt8Output(layer, ids)
+    if not isinstance(layer, nn.Linear):
+        raise NmtError(f"a shortlist needs a linear output layer, found {type(layer).__name__}")
+    return NarrowedOutput(layer, ids)
+
+
+@contextmanager
+def narrowed_output(model: nn.Module, ids: Tensor) -> Iterator[None]:
+    """Within the block, ``model``'s output layer(s) (``model.output_projections()``) produce the
+    logits of the target ids ``ids`` (C,) only, in that order."""
+    places = model.output_projections()
+    originals = [getattr(parent, name) for parent, name in places]
+    try:
+        for (parent, name), layer in zip(places, originals):
+            setattr(parent, name, narrowed(layer, ids))
+        yield
+    finally:
+        for (parent, name), layer in zip(places, originals):
+            setattr(parent, name, layer)
+
+
+def to_narrowed(ids: Tensor, tokens: Tensor) -> Tensor:
+    """Full-vocabulary tokens (any shape; pad stays pad) -> their places in ``ids``; every
+    token must be one of ``ids``."""
+    return torch.searchsorted(ids, tokens).masked_fill(tokens.eq(PAD_ID), PAD_ID)

@@ -1,0 +1,167 @@
+"""Target prefixes, ensembles, sampling and the lexical shortlist, on tiny models of every family."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from nmt import registry
+from nmt.data.dictionary import PAD_ID
+from nmt.search import Ensemble, SearchConfig, search
+from nmt.search.sampling import restrict
+from nmt.search.shortlist import BoundShortlist, narrowed_output, to_narrowed
+from tests.models.contract_helpers import random_batch, step_by_step
+from tests.models.test_contract import PRESETS, V, tiny_model
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+PREFIX = torch.tensor([[5, 6, 7], [8, PAD_ID, PAD_ID], [PAD_ID, PAD_ID, PAD_ID]])  # (B, P)
+MODES = {"beam": SearchConfig(beam=4, max_len_b=9),
+         "greedy": SearchConfig(beam=1, max_len_b=9),
+         "sampling": SearchConfig(sampling=True, nbest=3, topp=0.9, max_len_b=9, seed=3)}
+
+
+def tokens(nbest_lists):
+    return [[h.tokens.tolist() for h in hyps] for hyps in nbest_lists]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("family", sorted(PRESETS))
+def test_every_output_starts_with_its_prefix_scored_by_the_model(family, mode):
+    model = tiny_model(family)
+    src, lens, _ = random_batch(V)
+    found = search(model, src, lens, MODES[mode], PREFIX)
+    tgt_in = torch.cat([torch.full((3, 1), 2), PREFIX.masked_fill(PREFIX.eq(PAD_ID), 4)], dim=1)
+    with torch.no_grad():
+        lp, _ = step_by_step(model, src, lens, tgt_in)  # (B, P + 1, V)
+    for b, hyps in enumerate(found):
+        prefix = [t for t in PREFIX[b].tolist() if t != PAD_ID]
+        assert hyps
+        for h in hyps:
+            assert h.tokens[: len(prefix)].tolist() == prefix
+            want = lp[b, torch.arange(len(prefix)), torch.tensor(prefix, dtype=torch.long)]
+            torch.testing.assert_close(h.positional_scores[: len(prefix)], want, atol=1e-4, rtol=1e-4)
+
+
+def test_a_prefix_longer_than_max_len_is_kept_whole():
+    model = tiny_model("lstm")
+    src, lens, _ = random_batch(V)
+    found = search(model, src, lens, SearchConfig(beam=3, max_len_b=1), PREFIX)
+    assert found[0][0].tokens[:3].tolist() == [5, 6, 7]
+
+
+@pytest.mark.parametrize("family", sorted(PRESETS))
+def test_a_one_model_ensemble_is_the_model(family):
+    model = tiny_model(family)
+    src, lens, _ = random_batch(V)
+    alone = search(model, src, lens, MODES["beam"])
+    ensemble = search(Ensemble([model]), src, lens, MODES["beam"])
+    assert tokens(alone) == tokens(ensemble)
+    assert [h[0].score for h in alone] == [h[0].score for h in ensemble]
+
+
+def test_an_ensemble_averages_probabilities_across_families():
+    a, b = tiny_model("convs2s"), tiny_model("lstm", seed=1)
+    ensemble = Ensemble([a, b]).eval()
+    src, lens, tgt_in = random_batch(V)
+    with torch.no_grad():
+        lp, state = step_by_step(ensemble, src, lens, tgt_in)
+        lp_a, _ = step_by_step(a, src, lens, tgt_in)
+        lp_b, _ = step_by_step(b, src, lens, tgt_in)
+        full = ensemble.log_probs(ensemble(src, lens, tgt_in))
+    want = ((lp_a.exp() + lp_b.exp()) / 2).log()
+    torch.testing.assert_close(lp, want, atol=1e-5, rtol=1e-5)
+    real = tgt_in.ne(PAD_ID)
+    torch.testing.assert_close(full[real], lp[real], atol=1e-5, rtol=1e-5)  # the contract holds
+    assert state.attn is not None and state.attn.shape == (3, src.size(1))
+    assert ensemble.max_positions() == tuple(map(min, zip(a.max_positions(), b.max_positions())))
+
+
+def test_the_same_model_twice_decodes_as_the_model():
+    model = tiny_model("qrnn")
+    src, lens, _ = random_batch(V)
+    assert tokens(search(Ensemble([model, model]), src, lens, MODES["beam"])) == \
+        tokens(search(model, src, lens, MODES["beam"]))
+
+
+def test_sampling_is_reproducible_with_a_seed_and_differs_across_seeds():
+    model = tiny_model("convs2s")
+    src, lens, _ = random_batch(V)
+    cfg = SearchConfig(sampling=True, nbest=4, max_len_b=9, seed=1)
+    first, again = search(model, src, lens, cfg), search(model, src, lens, cfg)
+    other = search(model, src, lens, dataclasses.replace(cfg, seed=2))
+    assert tokens(first) == tokens(again) != tokens(other)
+    assert all(len(h) == 4 for h in first)
+    assert all(h[0].score >= h[-1].score for h in first)  # best score first
+
+
+@pytest.mark.parametrize("restriction", [{"topk": 1}, {"temperature": 1e-4}, {"topp": 1e-6}])
+def test_sampling_from_the_best_token_only_is_greedy(restriction):
+    model = tiny_model("tcn")
+    src, lens, _ = random_batch(V)
+    greedy = search(model, src, lens, MODES["greedy"])
+    sampled = search(model, src, lens, SearchConfig(sampling=True, nbest=2, max_len_b=9, **restriction))
+    assert [[h[0].tokens.tolist()] * 2 for h in greedy] == tokens(sampled)
+    torch.testing.assert_close(torch.tensor([h[0].score for h in greedy]),
+                               torch.tensor([h[0].score for h in sampled]))
+
+
+def test_topk_and_topp_keep_the_right_tokens():
+    logits = torch.tensor([[0.5, 0.25, 0.15, 0.1]]).log()
+    assert restrict(logits, 2, 0.0).isfinite().tolist() == [[True, True, False, False]]
+    assert restrict(logits, 0, 0.7).isfinite().tolist() == [[True, True, False, False]]
+    assert restrict(logits, 0, 0.5).isfinite().tolist() == [[True, False, False, False]]
+    assert restrict(logits, 0, 0.95).isfinite().tolist() == [[True, True, True, True]]
+
+
+def test_bad_sampling_options_are_errors():
+    from nmt.errors import NmtError
+
+    for bad in ({"temperature": 0.0}, {"topk": -1}, {"topp": 1.5}, {"nbest": 0}):
+        with pytest.raises(NmtError):
+            SearchConfig(sampling=True, **bad).validate()
+
+
+@pytest.mark.parametrize("family", sorted(PRESETS))
+def test_a_shortlist_of_the_whole_vocabulary_changes_nothing(family):
+    model = tiny_model(family)
+    src, lens, _ = random_batch(V)
+    layer = model.output_projections()[0]
+    with narrowed_output(model, torch.arange(V)):
+        narrowed = search(model, src, lens, MODES["beam"], PREFIX)
+    assert getattr(*layer) is not None and type(getattr(*layer)).__name__ != "NarrowedOutput"
+    full = search(model, src, lens, MODES["beam"], PREFIX)
+    assert tokens(narrowed) == tokens(full)
+    torch.testing.assert_close(torch.tensor([h[0].score for h in narrowed]),
+                               torch.tensor([h[0].score for h in full]))
+
+
+def test_a_narrowed_vocabulary_only_produces_its_candidates():
+    model = tiny_model("lstm")
+    src, lens, _ = random_batch(V)
+    shortlist = BoundShortlist(torch.tensor([0, 1, 2, 3, 9]), {int(src[0, 0]): [12, 15]})
+    ids = shortlist.candidates(src, PREFIX)
+    assert ids[:4].tolist() == [0, 1, 2, 3] and ids.tolist() == sorted(set(ids.tolist()))
+    assert {5, 6, 7, 8, 9, 12, 15} <= set(ids.tolist())
+    with narrowed_output(model, ids):
+        found = search(model, src, lens, MODES["beam"], to_narrowed(ids, PREFIX))
+    for hyps in found:
+        assert set(ids[hyps[0].tokens].tolist()) <= set(ids.tolist())
+
+
+def test_an_int8_output_layer_can_be_narrowed():
+    from nmt.translation import quantize_int8
+
+    model = quantize_int8(tiny_model("qrnn"))
+    src, lens, _ = random_batch(V)
+    with narrowed_output(model, torch.arange(V)):
+        narrowed = search(model, src, lens, MODES["greedy"])
+    assert tokens(narrowed) == tokens(search(model, src, lens, MODES["greedy"]))
+
+
+def test_every_family_names_its_output_layer():
+    for family, preset in PRESETS.items():
+        cfg = dataclasses.replace(registry.preset(preset), src_vocab_size=V, tgt_vocab_size=V)
+        model = registry.build_model(cfg)
+        parent, name = model.output_projections()[0]
+        assert getattr(parent, name).weight.shape[0] == V, family
