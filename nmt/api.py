@@ -5,6 +5,10 @@
     model.translate("A dog runs.")                  # -> "Ein Hund läuft."
     model.translate(["A dog runs.", ""], beam=5)    # -> ["Ein Hund läuft.", ""]
     model.translate_nbest(["A dog runs."], nbest=3) # -> [[Translation(text, score, ...), ...]]
+    model.translate("A dog runs.", prefix="Ein Hund")           # output starts with the prefix
+    model.translate_nbest(["A dog runs."], nbest=4, sampling=True, topp=0.9, seed=1)  # samples
+    nmt.load(["a.safetensors", "b.safetensors"])     # an ensemble (same pipeline)
+    nmt.load("checkpoint_best.safetensors", shortlist="shortlist.json")  # `nmt shortlist`
 
 Everything goes through :class:`nmt.translation.Translator`, the code path of `nmt translate`:
 the same pipeline, batching and search, so the same options give the same translations.
@@ -19,33 +23,40 @@ import torch
 
 from nmt.errors import NmtError
 from nmt.search import SearchConfig
-from nmt.translation import LoadedModel, Output, Translator, prepare_model
+from nmt.search.shortlist import BoundShortlist
+from nmt.translation import LoadedModel, Output, Translator, load_shortlist, prepare_models
 
 Translation = Output  # text, score, pieces, alignment (source piece, target piece), positional_scores
 PRECISIONS = ("fp32", "bf16")
 
 
-def load(path: str | Path, *, precision: str = "fp32", quantize: str = "none",
-         device: str = "cpu", threads: int | None = None) -> Model:
-    """The model of checkpoint ``path``, ready to translate.
+def load(path: str | Path | list, *, precision: str = "fp32", quantize: str = "none",
+         device: str = "cpu", threads: int | None = None,
+         shortlist: str | Path | None = None) -> Model:
+    """The model of checkpoint ``path``, ready to translate; a list of paths is their ensemble
+    (their probabilities averaged each step; their pipelines must be identical).
 
     ``precision`` 'fp32' | 'bf16' (autocast: about 3x faster on CPUs with AMX or AVX-512-BF16),
     ``quantize`` 'none' | 'int8' (int8 Linear layers, CPU), ``threads`` the intra-op threads
     (None: PyTorch's default). Denormal floats are flushed to zero for the process, as `nmt`
-    commands do (arithmetic on them is slow on x86 and changes no translation)."""
+    commands do (arithmetic on them is slow on x86 and changes no translation). ``shortlist``:
+    a file from `nmt shortlist`; the output layer then covers each batch's candidates only."""
     if precision not in PRECISIONS:
         raise NmtError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
     torch.set_flush_denormal(True)
-    return Model(prepare_model(path, device=device, quantize=quantize, threads=threads),
-                 precision, device)
+    loaded = prepare_models(path, device=device, quantize=quantize, threads=threads)
+    table = load_shortlist(shortlist, loaded.pipeline) if shortlist is not None else None
+    return Model(loaded, precision, device, table)
 
 
 class Model:
     """A loaded checkpoint. ``source_lang``, ``target_lang``, ``family`` and ``meta`` (the
     checkpoint's metadata: configs, training progress) describe it."""
 
-    def __init__(self, loaded: LoadedModel, precision: str = "fp32", device: str = "cpu"):
+    def __init__(self, loaded: LoadedModel, precision: str = "fp32", device: str = "cpu",
+                 shortlist: BoundShortlist | None = None):
         self.loaded, self.precision, self.device = loaded, precision, device
+        self.shortlist = shortlist
         self.source_lang = loaded.pipeline.source_lang
         self.target_lang = loaded.pipeline.target_lang
         self.family: str = loaded.meta.get("family", "")
@@ -61,22 +72,28 @@ class Model:
                 f"{self.precision})")
 
     def translate(self, text: str | list[str], *, beam: int = 5, lenpen: float = 1.0,
-                  max_len_a: float = 0.0, max_len_b: int = 200,
-                  batch_size: int = 128) -> str | list[str]:
-        """The best translation of a string, or of each string of a list (empty in, empty out)."""
+                  max_len_a: float = 0.0, max_len_b: int = 200, batch_size: int = 128,
+                  prefix: str | list[str] | None = None) -> str | list[str]:
+        """The best translation of a string, or of each string of a list (empty in, empty out);
+        ``prefix`` (a string, or one per line) is where each translation must start."""
         lines = [text] if isinstance(text, str) else list(text)
+        prefixes = [prefix] if isinstance(prefix, str) else prefix
         outputs = self.translate_nbest(lines, beam=beam, lenpen=lenpen, max_len_a=max_len_a,
-                                       max_len_b=max_len_b, batch_size=batch_size)
+                                       max_len_b=max_len_b, batch_size=batch_size,
+                                       prefixes=prefixes)
         best = [found[0].text if found else "" for found in outputs]
         return best[0] if isinstance(text, str) else best
 
     def translate_nbest(self, lines: list[str], *, beam: int = 5, nbest: int = 1,
                         lenpen: float = 1.0, max_len_a: float = 0.0, max_len_b: int = 200,
-                        batch_size: int = 128, **search) -> list[list[Translation]]:
+                        batch_size: int = 128, prefixes: list[str] | None = None,
+                        **search) -> list[list[Translation]]:
         """Per line, its ``nbest`` translations, best first: text, score (length-normalised
         log-probability), pieces, alignment and per-piece log-probabilities; an empty list for an
-        empty line. More search options (``min_len``, ``unkpen``, ``no_repeat_ngram_size``) by
-        name, as :class:`nmt.search.SearchConfig` spells them."""
+        empty line. ``prefixes``: one target prefix per line ('' for none). More search options
+        (``min_len``, ``unkpen``, ``no_repeat_ngram_size``; ``sampling`` with ``temperature``,
+        ``topk``, ``topp``, ``seed``: ``nbest`` samples) by name, as
+        :class:`nmt.search.SearchConfig` spells them."""
         if isinstance(lines, str):
             raise NmtError("translate_nbest takes a list of lines; use translate() for one string")
         cfg = SearchConfig(beam=beam, nbest=nbest, lenpen=lenpen, max_len_a=max_len_a,
@@ -86,5 +103,6 @@ class Model:
             cfg = replace(cfg, **search)
         except TypeError:
             raise NmtError(f"unknown search options {sorted(search)}") from None
-        translator = Translator(self.loaded, cfg, batch_size=batch_size, device=self.device)
-        return translator.translate(lines)
+        translator = Translator(self.loaded, cfg, batch_size=batch_size, device=self.device,
+                                shortlist=self.shortlist)
+        return translator.translate(lines, prefixes)

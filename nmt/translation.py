@@ -8,6 +8,11 @@ afterwards), searches (:mod:`nmt.search`) and turns the best hypotheses back int
 white-space-only line gives an empty translation. Unknown-word replacement (``replace_unk``)
 copies, for each ``<unk>`` output, the source piece it attends to most, or that piece's entry in
 a dictionary file (Jean et al. 2015; Luong et al. 2015), as the ConvS2S paper did.
+
+Decoding options beyond search's own: a target prefix per line (raw text, segmented like the
+targets; the output starts with it), an ensemble of checkpoints (:func:`prepare_models`, their
+pipelines identical) and a lexical shortlist (:mod:`nmt.search.shortlist`), which narrows the
+output layer to each batch's candidate target pieces.
 """
 
 from __future__ import annotations
@@ -19,15 +24,17 @@ from pathlib import Path
 import torch
 
 from nmt import registry
-from nmt.checkpoint import Checkpoint, load_checkpoint
+from nmt.checkpoint import Checkpoint, load_checkpoint, pipeline_sha256
 from nmt.checkpoint.schema import DamagedCheckpoint, check_finite
 from nmt.data.dictionary import EOS_ID, PAD_ID, UNK
 from nmt.data.pipeline import FORMATS, Pipeline, Source
+from nmt.data.shortlist import Shortlist
 from nmt.data.text import read_lines
 from nmt.errors import NmtError
 from nmt.models.base import Seq2SeqModel
 from nmt.modules.weight_norm import fold_weight_norm
-from nmt.search import Hypothesis, SearchConfig, search
+from nmt.search import Ensemble, Hypothesis, SearchConfig, search
+from nmt.search.shortlist import BoundShortlist, narrowed_output, to_narrowed
 
 
 @dataclass
@@ -99,6 +106,25 @@ def prepare_model(path: str | Path, *, device: str = "cpu", quantize: str = "non
     return loaded
 
 
+def prepare_models(paths: str | Path | list, **settings) -> LoadedModel:
+    """One checkpoint as :func:`prepare_model`, or several as one :class:`Ensemble` (same
+    ``settings``). Ensemble members must share their pipeline (text processing, subword model,
+    dictionaries): each reads the same source ids and scores the same target ids. The ensemble's
+    metadata is the first member's, with every member's under ``ensemble``."""
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    if len(paths) == 1:
+        return prepare_model(paths[0], **settings)
+    loaded = [prepare_model(p, **settings) for p in paths]
+    first = pipeline_sha256(loaded[0].pipeline.spec, loaded[0].pipeline.assets)
+    for path, member in zip(paths[1:], loaded[1:]):
+        if pipeline_sha256(member.pipeline.spec, member.pipeline.assets) != first:
+            raise NmtError(f"cannot ensemble {paths[0]} and {path}: their pipelines differ "
+                           "(dictionaries, subword model or text processing); ensemble models "
+                           "trained on the same preprocessed data")
+    meta = {**loaded[0].meta, "ensemble": [m.meta for m in loaded]}
+    return LoadedModel(Ensemble([m.model for m in loaded]).eval(), loaded[0].pipeline, meta)
+
+
 def device_of(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise NmtError("--device cuda was asked for, but CUDA is not available here")
@@ -120,7 +146,7 @@ class Translator:
     def __init__(self, loaded: LoadedModel, cfg: SearchConfig, max_tokens: int | None = None,
                  batch_size: int | None = 128, input_format: str = "raw", output_format: str = "raw",
                  replace_unk: bool = False, unk_dict: dict[str, str] | None = None,
-                 device: str = "cpu"):
+                 device: str = "cpu", shortlist: BoundShortlist | None = None):
         for name, fmt in (("input", input_format), ("output", output_format)):
             if fmt not in FORMATS:
                 raise NmtError(f"unknown --{name}-format {fmt!r}; use one of {', '.join(FORMATS)}")
@@ -132,6 +158,7 @@ class Translator:
         self.device = torch.device(device)
         self.max_source = self.model.max_positions()[0]
         self.truncated = 0
+        self.shortlist = shortlist
 
     # -- text <-> ids --------------------------------------------------------------------------
 
@@ -140,6 +167,11 @@ class Translator:
         src = self.pipeline.source_ids(line, self.input_format, self.max_source)
         self.truncated += bool(src is not None and src.cut)
         return src
+
+    def prefix_ids(self, line: str) -> list[int]:
+        """A target prefix in the input format -> target ids (no eos); [] for an empty one."""
+        side = self.pipeline.target
+        return side.dictionary.encode(side.split(line, self.input_format)) if line.strip() else []
 
     def output(self, hyp: Hypothesis, src: Source) -> Output:
         side = self.pipeline.target
@@ -190,15 +222,50 @@ class Translator:
         (B, S) and their lengths (B,), on the translator's device. Empty sources are left out."""
         return [(batch, *self._tensors([sources[i] for i in batch])) for batch in self._batches(sources)]
 
-    def translate(self, lines: list[str]) -> list[list[Output]]:
-        """n-best outputs per line, in input order (an empty list for an empty line)."""
+    def translate(self, lines: list[str], prefixes: list[str] | None = None) -> list[list[Output]]:
+        """n-best outputs per line, in input order (an empty list for an empty line); each output
+        starts with its line's target prefix when ``prefixes`` (one per line, '' for none) are
+        given."""
+        if prefixes is not None and len(prefixes) != len(lines):
+            raise NmtError(f"{len(prefixes)} target prefixes for {len(lines)} lines")
         sources = [self.source(line) for line in lines]
+        prefix_ids = [self.prefix_ids(p) for p in prefixes] if prefixes is not None else None
         results: list[list[Output]] = [[] for _ in lines]
         for batch, src, lens in self.encoded_batches(sources):
-            nbest_lists = search(self.model, src, lens, self.cfg)
+            prefix = None if prefix_ids is None else self._prefix_tensor([prefix_ids[i] for i in batch])
+            nbest_lists = self.search(src, lens, prefix)
             for i, hyps in zip(batch, nbest_lists):
                 results[i] = [self.output(h, sources[i]) for h in hyps]
         return results
+
+    def search(self, src: torch.Tensor, lens: torch.Tensor,
+               prefix: torch.Tensor | None = None) -> list[list[Hypothesis]]:
+        """Search one batch, through the shortlist when there is one."""
+        if self.shortlist is None:
+            return search(self.model, src, lens, self.cfg, prefix)
+        ids = self.shortlist.candidates(src, prefix)  # (C,) sorted target ids
+        narrowed_prefix = None if prefix is None else to_narrowed(ids, prefix)
+        with narrowed_output(self.model, ids):
+            nbest_lists = search(self.model, src, lens, self.cfg, narrowed_prefix)
+        for hyps in nbest_lists:
+            for h in hyps:
+                h.tokens = ids[h.tokens]
+        return nbest_lists
+
+    def _prefix_tensor(self, prefixes: list[list[int]]) -> torch.Tensor | None:
+        """Target prefixes -> (B, P) padded with pad, or None when all are empty."""
+        longest = max(map(len, prefixes), default=0)
+        if not longest:
+            return None
+        out = torch.full((len(prefixes), longest), PAD_ID, dtype=torch.long)  # (B, P)
+        for row, ids in enumerate(prefixes):
+            out[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        return out.to(self.device)
+
+
+def load_shortlist(path: str | Path, pipeline: Pipeline) -> BoundShortlist:
+    """A shortlist file (`nmt shortlist`) in the ids of ``pipeline``'s dictionaries."""
+    return BoundShortlist.of(*Shortlist.load(path).ids(pipeline))
 
 
 def load_unk_dict(path: str | Path) -> dict[str, str]:

@@ -50,9 +50,27 @@ def test_what_the_model_is_and_bad_calls(model, imported_tiny1, tmp_path):
     with pytest.raises(nmt.NmtError, match="checkpoint not found"):
         nmt.load(tmp_path / "none.safetensors")
     with pytest.raises(nmt.NmtError, match="unknown search options"):
-        model.translate_nbest(LINES[:1], temperature=0.5)
+        model.translate_nbest(LINES[:1], beam_size=3)
     with pytest.raises(nmt.NmtError, match="list of lines"):
         model.translate_nbest("A dog runs.")
+
+
+def test_prefix_sampling_ensemble_and_shortlist(model, imported_tiny1, tmp_path):
+    from nmt.data.shortlist import Shortlist
+
+    assert model.translate(LINES[0], prefix="Ein Hund").startswith("Ein Hund ")
+    assert model.translate(LINES[:2], prefix=["Der", ""]) == [model.translate(LINES[0], prefix="Der"), ""]
+    samples = model.translate_nbest(LINES[:1], nbest=3, sampling=True, topk=5, seed=1)
+    assert len(samples[0]) == 3
+    assert [s.text for s in samples[0]] == [s.text for s in model.translate_nbest(
+        LINES[:1], nbest=3, sampling=True, topk=5, seed=1)[0]]
+    pair = nmt.load([imported_tiny1, imported_tiny1], threads=1)
+    assert pair.translate(LINES) == model.translate(LINES)
+    assert pair.num_parameters == 2 * model.num_parameters
+    symbols = [p for p in model.loaded.pipeline.target.dictionary.symbols[4:]]
+    Shortlist("en", "de", symbols, {}).save(tmp_path / "all.json")
+    listed = nmt.load(imported_tiny1, threads=1, shortlist=tmp_path / "all.json")
+    assert listed.translate(LINES) == model.translate(LINES)
 
 
 def test_bf16_and_int8_load(imported_tiny1):

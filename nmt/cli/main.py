@@ -21,6 +21,7 @@ COMMANDS = {
     "train": ("nmt.cli.train", "train a model from a preset and a recipe"),
     "import-fairseq": ("nmt.cli.import_fairseq", "convert a fairseq fconv checkpoint into an nmt checkpoint"),
     "translate": ("nmt.cli.translate", "translate raw text with a checkpoint (beam search)"),
+    "shortlist": ("nmt.cli.shortlist", "build a lexical shortlist (translate --shortlist) from training data"),
     "score": ("nmt.cli.score", "BLEU / chrF / TER with sacreBLEU (and the paper's tokenized BLEU)"),
     "average": ("nmt.cli.average", "average the weights of several checkpoints"),
     "bench": ("nmt.cli.bench", "measure speed and memory; prints JSON"),

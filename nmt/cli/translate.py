@@ -4,6 +4,10 @@ Output, one line per input line: the translation; with ``--scores`` ``score<TAB>
 with ``--print-alignment`` a final ``<TAB>s-t s-t ...`` (source piece - target piece, 0-based,
 argmax of the attention). With ``--nbest N > 1``: N lines per input,
 ``line<TAB>rank<TAB>score<TAB>translation``. Scores are length-normalised log-probabilities (nats).
+
+Several ``--checkpoint`` options translate with their ensemble; ``--prefix FILE`` gives each line a
+target prefix (one per line, an empty line for none); ``--sampling`` draws ``--nbest`` samples per
+line instead of searching; ``--shortlist FILE`` (from `nmt shortlist`) narrows the output layer.
 """
 
 from __future__ import annotations
@@ -17,16 +21,21 @@ from itertools import islice
 
 from nmt.data.files import check_output_path, open_output
 from nmt.data.pipeline import FORMATS
-from nmt.data.text import decode_line, read_lines
+from nmt.data.shortlist import Shortlist
+from nmt.data.text import count_lines, decode_line, read_lines, require_file
+from nmt.errors import NmtError
 from nmt.search import SearchConfig
-from nmt.translation import Output, Translator, load_unk_dict, prepare_model
+from nmt.translation import Output, Translator, load_shortlist, load_unk_dict, prepare_models
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", required=True, help="an nmt checkpoint (.safetensors)")
+    p.add_argument("--checkpoint", required=True, action="append",
+                   help="an nmt checkpoint (.safetensors); repeat it to translate with an ensemble")
     p.add_argument("--input", default="-", help="raw text, one sentence per line ('-': stdin)")
     p.add_argument("--output", default="-", help="'-': stdout; a file is replaced atomically, "
                    "a FIFO or device is written in place")
+    p.add_argument("--prefix", metavar="FILE", help="a target prefix per input line (empty: "
+                   "none), in --input-format; each translation starts with it")
     s = p.add_argument_group("search")
     s.add_argument("--beam", type=int, default=5)
     s.add_argument("--lenpen", type=float, default=1.0, help="score = log-prob / length**lenpen")
@@ -36,6 +45,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--nbest", type=int, default=1)
     s.add_argument("--unkpen", type=float, default=0.0, help="subtracted from <unk>'s log-prob")
     s.add_argument("--no-repeat-ngram-size", type=int, default=0)
+    s.add_argument("--shortlist", metavar="FILE", help="lexical shortlist from `nmt shortlist`: the "
+                   "output layer over each batch's candidate target pieces only")
+    r = p.add_argument_group("sampling (instead of search: --nbest samples per line)")
+    r.add_argument("--sampling", action="store_true", help="draw each token from the model")
+    r.add_argument("--temperature", type=float, default=1.0, help="divides the log-probs")
+    r.add_argument("--topk", type=int, default=0, help="draw among the k most probable (0: all)")
+    r.add_argument("--topp", type=float, default=0.0,
+                   help="draw among the most probable tokens holding this mass (0: off)")
+    r.add_argument("--seed", type=int, default=0, help="same seed, same samples")
     b = p.add_argument_group("batches and hardware")
     b.add_argument("--max-tokens", type=int, default=None)
     b.add_argument("--batch-size", type=int, default=128)
@@ -116,28 +134,69 @@ def _format(index: int, outputs: list[Output], args) -> list[str]:
     return [(f"{o.score:.4f}\t" if args.scores else "") + o.text + align(o)]
 
 
-def translator_from_args(args: argparse.Namespace) -> Translator:
-    """The Translator the options of `nmt translate` describe (`nmt bench translate` shares them)."""
-    loaded = prepare_model(args.checkpoint, device=args.device, quantize=args.quantize,
-                           threads=args.threads)
+def search_config(args: argparse.Namespace) -> SearchConfig:
     cfg = SearchConfig(beam=args.beam, lenpen=args.lenpen, max_len_a=args.max_len_a, max_len_b=args.max_len_b,
                        min_len=args.min_len, nbest=args.nbest, unkpen=args.unkpen,
                        no_repeat_ngram_size=args.no_repeat_ngram_size,
-                       autocast_dtype="bfloat16" if args.precision == "bf16" else None)
+                       autocast_dtype="bfloat16" if args.precision == "bf16" else None,
+                       sampling=args.sampling, temperature=args.temperature, topk=args.topk,
+                       topp=args.topp, seed=args.seed)
+    cfg.validate()  # before the model loads
+    return cfg
+
+
+def translator_from_args(args: argparse.Namespace) -> Translator:
+    """The Translator the options of `nmt translate` describe (`nmt bench translate` shares them)."""
+    cfg = search_config(args)
+    if args.shortlist:
+        Shortlist.load(args.shortlist)  # a bad file fails before the model loads
+    loaded = prepare_models(args.checkpoint, device=args.device, quantize=args.quantize,
+                            threads=args.threads)
     unk_dict = load_unk_dict(args.replace_unk) if args.replace_unk else None
+    shortlist = load_shortlist(args.shortlist, loaded.pipeline) if args.shortlist else None
     return Translator(loaded, cfg, args.max_tokens, args.batch_size, args.input_format,
-                      args.output_format, args.replace_unk is not None, unk_dict, args.device)
+                      args.output_format, args.replace_unk is not None, unk_dict, args.device,
+                      shortlist)
+
+
+def check_prefix_file(args: argparse.Namespace) -> None:
+    """--prefix needs as many lines as a file --input (stdin is checked as it is read)."""
+    if args.prefix is None:
+        return
+    require_file(args.prefix, "--prefix file")
+    if args.input != "-":
+        require_file(args.input)
+        n_input, n_prefix = count_lines(args.input), count_lines(args.prefix)
+        if n_input != n_prefix:
+            raise NmtError(f"--prefix {args.prefix} has {n_prefix} lines, --input {args.input} "
+                           f"has {n_input}: give one prefix per input line (empty for none)")
+
+
+def _prefix_chunks(args: argparse.Namespace, chunks: Iterator[list[str]]):
+    """(input lines, their prefixes or None) per chunk; unequal line counts are an error."""
+    prefixes = read_lines(args.prefix) if args.prefix else None
+    for chunk in chunks:
+        if prefixes is None:
+            yield chunk, None
+            continue
+        wanted = list(islice(prefixes, len(chunk)))
+        if len(wanted) < len(chunk):
+            raise NmtError(f"--prefix {args.prefix} has fewer lines than the input")
+        yield chunk, wanted
+    if prefixes is not None and next(prefixes, None) is not None:
+        raise NmtError(f"--prefix {args.prefix} has more lines than the input")
 
 
 def run(args: argparse.Namespace) -> int:
     check_output_path(args.output)  # a directory is refused before the model is even loaded
+    check_prefix_file(args)
     translator = translator_from_args(args)
     interactive = args.input == "-" and sys.stdin.isatty()
     buffer = args.buffer_size or (1 if interactive else 10000)
     index = 0
     with open_output(args.output) as out:
-        for chunk in _chunks(args.input, buffer):
-            for outputs in translator.translate(chunk):
+        for chunk, prefixes in _prefix_chunks(args, _chunks(args.input, buffer)):
+            for outputs in translator.translate(chunk, prefixes):
                 out.write("\n".join(_format(index, outputs, args)) + "\n")
                 index += 1
             out.flush()

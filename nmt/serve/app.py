@@ -9,7 +9,8 @@ LibreTranslate's API, so its clients work unchanged:
 The native API, with every search option and what the model looked at:
 
 - ``POST /v1/translate``: ``q``, ``source``, ``target``, ``beam``, ``nbest``, ``lenpen``,
-  ``max_len_a``, ``max_len_b``, ``attention``, ``alignment`` -> per item of ``q`` its text and, per
+  ``max_len_a``, ``max_len_b``, ``attention``, ``alignment``, ``prefix`` (where each item's
+  translation starts: its first sentence's target prefix) -> per item of ``q`` its text and, per
   sentence, the n-best hypotheses (text, score, pieces, source pieces, per-piece scores, and on
   request the attention matrix and the alignment), plus the request's timing;
 - ``GET /v1/models``, ``GET /health``, ``GET /metrics`` (Prometheus text), ``GET /`` (the page).
@@ -44,6 +45,7 @@ from nmt.serve.requests import (
     integer,
     language,
     number,
+    prefixes,
     read_params,
     texts,
 )
@@ -70,14 +72,20 @@ class Service:
             raise ApiError(400, f"{source}->{target} is not supported (served: {pairs})")
         return served
 
-    async def translate(self, served: ServedModel, items: list[str], options: SearchOptions):
+    async def translate(self, served: ServedModel, items: list[str], options: SearchOptions,
+                        item_prefixes: list[str] | None = None):
         """Per item of ``q``: (its sentences, their n-best lists, the separators), and the job's
-        timing."""
+        timing. An item's prefix is its first sentence's."""
         split = [split_sentences(item) for item in items]
         lines = [s for sentences, _ in split for s in sentences]
+        line_prefixes = None
+        if item_prefixes is not None:
+            line_prefixes = [prefix if i == 0 else ""
+                             for (sentences, _), prefix in zip(split, item_prefixes)
+                             for i in range(len(sentences))]
         try:
-            found, timing = await asyncio.wait_for(served.batcher.translate(lines, options),
-                                                   self.limits.timeout)
+            found, timing = await asyncio.wait_for(
+                served.batcher.translate(lines, options, line_prefixes), self.limits.timeout)
         except QueueFull:
             raise ApiError(429, "too many requests are waiting; try again shortly") from None
         except Closed:
@@ -157,7 +165,8 @@ async def v1_translate(service: Service, request: Request) -> Response:
     served = service.model_for(params)
     options = _options(params, service.limits, integer(params, "nbest", 1, 1, service.limits.max_nbest))
     want_attention, want_alignment = flag(params, "attention"), flag(params, "alignment")
-    per_item, timing = await service.translate(served, items, options)
+    per_item, timing = await service.translate(served, items, options,
+                                               prefixes(params, items, as_list, service.limits))
     results = []
     for sentences, found, seps in per_item:
         results.append({

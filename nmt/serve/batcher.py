@@ -50,11 +50,13 @@ class Job:
     options: SearchOptions
     future: asyncio.Future
     loop: asyncio.AbstractEventLoop
+    prefixes: list[str] | None = None  # a target prefix per line ('' for none)
     tokens: int = 0  # source words + one end-of-sentence per line: the batch budget's unit
     enqueued: float = field(default_factory=time.monotonic)
 
     def __post_init__(self):
         self.tokens = sum(len(line.split()) + 1 for line in self.lines)
+        self.prefixes = self.prefixes or [""] * len(self.lines)
 
 
 @dataclass
@@ -81,10 +83,12 @@ class Batcher:
         self.thread = threading.Thread(target=self._work, name=f"batcher-{name}", daemon=True)
         self.thread.start()
 
-    async def translate(self, lines: list[str], options: SearchOptions) -> tuple[list, Timing]:
-        """Per line its n-best translations (``nmt.Translation``), and the job's timing."""
+    async def translate(self, lines: list[str], options: SearchOptions,
+                        prefixes: list[str] | None = None) -> tuple[list, Timing]:
+        """Per line its n-best translations (``nmt.Translation``), each starting with its line's
+        target prefix when given, and the job's timing."""
         loop = asyncio.get_running_loop()
-        job = Job(lines, options, loop.create_future(), loop)
+        job = Job(lines, options, loop.create_future(), loop, prefixes)
         with self.cond:
             if self.closed:
                 raise Closed
@@ -107,9 +111,11 @@ class Batcher:
     def _work(self) -> None:
         while batch := self._next_batch():
             lines = [line for job in batch for line in job.lines]
+            prefixes = [p for job in batch for p in job.prefixes]
             started = time.monotonic()
             try:
-                found = self.model.translate_nbest(lines, **asdict(batch[0].options))
+                found = self.model.translate_nbest(lines, **asdict(batch[0].options),
+                                                   prefixes=prefixes if any(prefixes) else None)
             except Exception as e:  # delivered to every waiting request (a 500 each)
                 for job in batch:
                     _deliver(job, error=e)

@@ -77,6 +77,24 @@ def texts(params: dict, limits: Limits) -> tuple[list[str], bool]:
     return items, as_list
 
 
+def prefixes(params: dict, items: list[str], as_list: bool, limits: Limits) -> list[str] | None:
+    """``prefix``: where each item's translation must start; a string for a string ``q``, a
+    list of strings ('' for none) as long as a list ``q``; None when not given."""
+    value = params.get("prefix")
+    if value is None or value == "":
+        return None
+    given = value if as_list else [value]
+    if not isinstance(given, list) or not all(isinstance(p, str) for p in given):
+        raise ApiError(400, "Invalid request: prefix must be a string (a list of strings for a "
+                            "list q)")
+    if len(given) != len(items):
+        raise ApiError(400, f"Invalid request: {len(given)} prefixes for {len(items)} texts in q")
+    if any(len(p) > limits.max_line_chars or "\n" in p for p in given):
+        raise ApiError(400, f"Invalid request: a prefix is one line of at most "
+                            f"{limits.max_line_chars} characters")
+    return given
+
+
 def integer(params: dict, name: str, default: int, low: int, high: int) -> int:
     """An integer option within [low, high] (a form sends it as digits)."""
     value = params.get(name, default)

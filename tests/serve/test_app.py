@@ -90,6 +90,22 @@ def test_native_translate_has_scores_attention_and_timing(client, pair):
     assert set(body["timing"]) == {"queue_ms", "translate_ms", "batch_sentences", "total_ms"}
 
 
+def test_native_translate_starts_each_text_with_its_prefix(client, pair, model):
+    r = client.post("/v1/translate", json={"q": LINES[:2], **pair, "prefix": ["Ein Hund", ""]})
+    texts = [t["text"] for t in r.json()["translations"]]
+    assert r.status_code == 200 and texts[0].startswith("Ein Hund ")
+    assert texts == model.translate(LINES[:2], prefix=["Ein Hund", ""])
+    paragraph = f"{LINES[0]} {LINES[1]}"
+    r = client.post("/v1/translate", json={"q": paragraph, **pair, "prefix": "Zwei"})
+    first, second = r.json()["translations"]["sentences"]
+    assert first["hypotheses"][0]["text"].startswith("Zwei ")
+    assert second["hypotheses"][0]["text"] == model.translate(LINES[1])  # only the first sentence
+    for bad in (["a"], 3, "a\nb"):
+        r = client.post("/v1/translate", json={"q": LINES[:2] if bad == ["a"] else LINES[0],
+                                               **pair, "prefix": bad})
+        assert r.status_code == 400 and "prefix" in r.json()["error"]
+
+
 def test_models_health_metrics_and_page(client, pair, model):
     info = client.get("/v1/models").json()["models"][0]
     assert (info["source"], info["target"]) == (pair["source"], pair["target"])
