@@ -18,6 +18,7 @@ output layer to each batch's candidate target pieces.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -222,10 +223,11 @@ class Translator:
         (B, S) and their lengths (B,), on the translator's device. Empty sources are left out."""
         return [(batch, *self._tensors([sources[i] for i in batch])) for batch in self._batches(sources)]
 
-    def translate(self, lines: list[str], prefixes: list[str] | None = None) -> list[list[Output]]:
+    def translate(self, lines: list[str], prefixes: list[str] | None = None,
+                  progress: Callable[[int], object] | None = None) -> list[list[Output]]:
         """n-best outputs per line, in input order (an empty list for an empty line); each output
         starts with its line's target prefix when ``prefixes`` (one per line, '' for none) are
-        given."""
+        given. ``progress(n)`` is called after each batch with its number of sentences."""
         if prefixes is not None and len(prefixes) != len(lines):
             raise NmtError(f"{len(prefixes)} target prefixes for {len(lines)} lines")
         sources = [self.source(line) for line in lines]
@@ -236,6 +238,10 @@ class Translator:
             nbest_lists = self.search(src, lens, prefix)
             for i, hyps in zip(batch, nbest_lists):
                 results[i] = [self.output(h, sources[i]) for h in hyps]
+            if progress is not None:
+                progress(len(batch))
+        if progress is not None:
+            progress(sum(s is None for s in sources))  # the empty lines
         return results
 
     def search(self, src: torch.Tensor, lens: torch.Tensor,

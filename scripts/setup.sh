@@ -13,6 +13,6 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   "$venv/bin/python" -m pip install -q --disable-pip-version-check "$torch_spec"
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[serve,dev]"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[serve,dev,plot]"
   touch "$stamp"
 fi

@@ -113,8 +113,6 @@ def bench_translate(translator, lines: list[str], repeats: int = 3) -> dict:
     search alone (pre-encoded batches); medians of ``repeats`` passes after one warm-up pass."""
     import torch
 
-    from nmt.search import search
-
     batches = translator.encoded_batches([translator.source(line) for line in lines])
     translator.translate(lines[:200])  # warm-up
     full, search_only, out_tokens = [], [], 0
@@ -124,7 +122,7 @@ def bench_translate(translator, lines: list[str], repeats: int = 3) -> dict:
         full.append(time.perf_counter() - t)
         t = time.perf_counter()
         for _, src, lens in batches:
-            search(translator.model, src, lens, translator.cfg)
+            translator.search(src, lens)  # through the shortlist when there is one
         search_only.append(time.perf_counter() - t)
         out_tokens = sum(len(r[0].pieces) + 1 for r in results if r)
     n = len(lines)
@@ -132,6 +130,7 @@ def bench_translate(translator, lines: list[str], repeats: int = 3) -> dict:
         "benchmark": "translate", "sentences": n, "beam": translator.cfg.beam,
         "batch_size": translator.batch_size, "max_tokens": translator.max_tokens,
         "precision": str(translator.cfg.autocast_dtype or "fp32"), "threads": torch.get_num_threads(),
+        "shortlist": translator.shortlist is not None,
         "sentences_per_s": round(n / statistics.median(full), 1),
         "target_tokens_per_s": round(out_tokens / statistics.median(full), 1),
         "search_sentences_per_s": round(n / statistics.median(search_only), 1),

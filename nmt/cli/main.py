@@ -26,6 +26,7 @@ COMMANDS = {
     "average": ("nmt.cli.average", "average the weights of several checkpoints"),
     "bench": ("nmt.cli.bench", "measure speed and memory; prints JSON"),
     "serve": ("nmt.cli.serve", "translate over HTTP: LibreTranslate's API, a native API, a web page"),
+    "plot": ("nmt.cli.plot", "pictures: training curves, attention, family comparisons (needs .[plot])"),
 }
 
 
@@ -43,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Commands that compute with torch on the CPU (see flush_denormals).
-TORCH_COMMANDS = ("train", "translate", "bench", "average", "import-fairseq", "serve")
+TORCH_COMMANDS = ("train", "translate", "bench", "average", "import-fairseq", "serve", "plot",
+                  "shortlist")
 
 
 def flush_denormals() -> None:

@@ -19,6 +19,8 @@ import sys
 from collections.abc import Iterator
 from itertools import islice
 
+from tqdm import tqdm
+
 from nmt.data.files import check_output_path, open_output
 from nmt.data.pipeline import FORMATS
 from nmt.data.shortlist import Shortlist
@@ -187,6 +189,16 @@ def _prefix_chunks(args: argparse.Namespace, chunks: Iterator[list[str]]):
         raise NmtError(f"--prefix {args.prefix} has more lines than the input")
 
 
+def progress_bar(args: argparse.Namespace) -> tqdm:
+    """A sentences/s bar on stderr for a file input, shown only when stderr is a terminal (never
+    in a log or a pipe) and the output does not go to that terminal too."""
+    to_terminal = args.output == "-" and sys.stdout.isatty()
+    if args.input == "-" or to_terminal or not sys.stderr.isatty():
+        return tqdm(disable=True)
+    return tqdm(total=count_lines(args.input), unit=" sent", desc="translating", leave=False,
+                dynamic_ncols=True)
+
+
 def run(args: argparse.Namespace) -> int:
     check_output_path(args.output)  # a directory is refused before the model is even loaded
     check_prefix_file(args)
@@ -194,9 +206,9 @@ def run(args: argparse.Namespace) -> int:
     interactive = args.input == "-" and sys.stdin.isatty()
     buffer = args.buffer_size or (1 if interactive else 10000)
     index = 0
-    with open_output(args.output) as out:
+    with open_output(args.output) as out, progress_bar(args) as bar:
         for chunk, prefixes in _prefix_chunks(args, _chunks(args.input, buffer)):
-            for outputs in translator.translate(chunk, prefixes):
+            for outputs in translator.translate(chunk, prefixes, progress=bar.update):
                 out.write("\n".join(_format(index, outputs, args)) + "\n")
                 index += 1
             out.flush()

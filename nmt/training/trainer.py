@@ -35,6 +35,7 @@ from nmt.errors import NmtError
 from nmt.scoring import corpus_scores
 from nmt.search import SearchConfig, search
 from nmt.training.distributed import World
+from nmt.training.eta import clock, remaining_seconds
 from nmt.training.finetune import load_parent
 from nmt.training.loss import label_smoothed_nll, perplexity
 from nmt.training.optim import build_optimizer
@@ -396,7 +397,7 @@ class Trainer:
                 if stats is not None:
                     window.add(stats)
                     if p.update % c.log_interval == 0:
-                        self._log_train(window, bar)
+                        self._log_train(window, bar, len(batches))
                     if c.save_interval_updates and p.update % c.save_interval_updates == 0:
                         self.save([files.LAST, files.interval_name(p.epoch, p.update)])
                 # a stop on the epoch's last update ends the epoch first (validation, schedule)
@@ -404,13 +405,30 @@ class Trainer:
                     return False
         return True
 
-    def _log_train(self, window: _Window, bar) -> None:
+    def _log_train(self, window: _Window, bar, epoch_batches: int) -> None:
         record = {"event": "train", "epoch": self.progress.epoch, "update": self.progress.update,
                   "lr": self.schedule.lr, **window.summary(), "train_seconds": round(self._tick(), 1)}
-        bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{record['lr']:.3g}", tok_s=f"{record['tokens_per_s']:.0f}")
+        shown = {"loss": f"{record['loss']:.3f}", "lr": f"{record['lr']:.3g}",
+                 "tok_s": f"{record['tokens_per_s']:.0f}"}
+        left = self._eta(epoch_batches)
+        if left is not None:
+            shown["ETA"] = clock(left)
+        bar.set_postfix(shown)
         self.log(json.dumps(record))
         self._scalars("train", record)
         window.reset()
+
+    def _eta(self, epoch_batches: int) -> float | None:
+        """Seconds of training left by the stopping rules with a horizon (see nmt.training.eta)."""
+        p, c = self.progress, self.cfg
+        per_update = c.update_freq * self.world.size  # batches an update consumes
+        return remaining_seconds(
+            trained_seconds=p.train_seconds, stop_time_minutes=c.stop_time_minutes,
+            updates_done=p.update - self._updates_at_start,
+            seconds_this_run=p.train_seconds - self._clock_base, update=p.update,
+            max_update=c.max_update, epoch=p.epoch, max_epoch=c.max_epoch,
+            updates_left_in_epoch=(epoch_batches - p.batch_in_epoch) / per_update,
+            updates_per_epoch=epoch_batches / per_update)
 
     def _improves(self, metrics: dict) -> bool:
         """Whether ``metrics`` beat the best so far by ``best_metric`` (then it becomes the best)."""
