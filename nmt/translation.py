@@ -35,7 +35,7 @@ from nmt.errors import NmtError
 from nmt.models.base import Seq2SeqModel
 from nmt.modules.weight_norm import fold_weight_norm
 from nmt.search import Ensemble, Hypothesis, SearchConfig, search
-from nmt.search.shortlist import BoundShortlist, narrowed_output, to_narrowed
+from nmt.search.shortlist import BoundShortlist, narrowed, to_narrowed
 
 
 @dataclass
@@ -251,8 +251,8 @@ class Translator:
             return search(self.model, src, lens, self.cfg, prefix)
         ids = self.shortlist.candidates(src, prefix)  # (C,) sorted target ids
         narrowed_prefix = None if prefix is None else to_narrowed(ids, prefix)
-        with narrowed_output(self.model, ids):
-            nbest_lists = search(self.model, src, lens, self.cfg, narrowed_prefix)
+        with narrowed(self.model, ids) as model:
+            nbest_lists = search(model, src, lens, self.cfg, narrowed_prefix)
         for hyps in nbest_lists:
             for h in hyps:
                 h.tokens = ids[h.tokens]

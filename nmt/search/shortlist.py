@@ -8,7 +8,9 @@ those alone:
     logits = W[C] h + b[C],  log p(y | ·) = log_softmax over C,  C the batch's candidates
 
 Search runs unchanged over the narrowed vocabulary (the specials keep their ids, the others are
-renumbered in the order of C) and the chosen ids are mapped back.
+renumbered in the order of C) through :class:`NarrowedVocabulary`, a model of the contract that
+maps each step's input tokens back to the full vocabulary before the model embeds them; the
+chosen ids are mapped back at the end.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from torch import Tensor, nn
 
 from nmt.data.dictionary import PAD_ID
 from nmt.errors import NmtError
+from nmt.models.base import Seq2SeqModel
 
 
 @dataclass
@@ -80,7 +83,7 @@ class NarrowedInt8Output(nn.Module):
         return self.inner(x.float())
 
 
-def narrowed(layer: nn.Module, ids: Tensor) -> nn.Module:
+def narrowed_layer(layer: nn.Module, ids: Tensor) -> nn.Module:
     """``layer`` (a Linear or an int8 dynamic Linear to the vocabulary) over the rows ``ids``."""
     if isinstance(layer, torch.ao.nn.quantized.dynamic.Linear):
         return NarrowedInt8Output(layer, ids)
@@ -97,11 +100,53 @@ def narrowed_output(model: nn.Module, ids: Tensor) -> Iterator[None]:
     originals = [getattr(parent, name) for parent, name in places]
     try:
         for (parent, name), layer in zip(places, originals):
-            setattr(parent, name, narrowed(layer, ids))
+            setattr(parent, name, narrowed_layer(layer, ids))
         yield
     finally:
         for (parent, name), layer in zip(places, originals):
             setattr(parent, name, layer)
+
+
+class NarrowedVocabulary(Seq2SeqModel):
+    """``model`` seen through the target ids ``ids`` (C,): token i of this model is ``ids[i]`` of
+    ``model``, on the way in (the decoder's input tokens) and out (use with
+    :func:`narrowed_output`, which makes the logits)."""
+
+    def __init__(self, model: Seq2SeqModel, ids: Tensor):
+        super().__init__()
+        self.model, self.ids = model, ids
+
+    def forward(self, src: Tensor, src_lens: Tensor, tgt_in: Tensor) -> Tensor:
+        return self.model(src, src_lens, self.ids[tgt_in])
+
+    def encode(self, src: Tensor, src_lens: Tensor):
+        return self.model.encode(src, src_lens)
+
+    def init_state(self, enc):
+        return self.model.init_state(enc)
+
+    def decode_step(self, prev_tokens: Tensor, state, enc):
+        return self.model.decode_step(self.ids[prev_tokens], state, enc)
+
+    def reorder_state(self, state, index: Tensor):
+        return self.model.reorder_state(state, index)
+
+    def reorder_encoder_out(self, enc, index: Tensor):
+        return self.model.reorder_encoder_out(enc, index)
+
+    def max_positions(self) -> tuple[int, int]:
+        return self.model.max_positions()
+
+    def output_projections(self) -> list[tuple[nn.Module, str]]:
+        return self.model.output_projections()
+
+
+@contextmanager
+def narrowed(model: Seq2SeqModel, ids: Tensor) -> Iterator[NarrowedVocabulary]:
+    """Within the block, ``model`` as a model over the target ids ``ids`` (C,) alone: its output
+    layer narrowed and its decoder fed the full ids."""
+    with narrowed_output(model, ids):
+        yield NarrowedVocabulary(model, ids)
 
 
 def to_narrowed(ids: Tensor, tokens: Tensor) -> Tensor:

@@ -9,7 +9,7 @@ from nmt import registry
 from nmt.data.dictionary import PAD_ID
 from nmt.search import Ensemble, SearchConfig, search
 from nmt.search.sampling import restrict
-from nmt.search.shortlist import BoundShortlist, narrowed_output, to_narrowed
+from nmt.search.shortlist import BoundShortlist, narrowed, to_narrowed
 from tests.models.contract_helpers import random_batch, step_by_step
 from tests.models.test_contract import PRESETS, V, tiny_model
 
@@ -127,13 +127,28 @@ def test_a_shortlist_of_the_whole_vocabulary_changes_nothing(family):
     model = tiny_model(family)
     src, lens, _ = random_batch(V)
     layer = model.output_projections()[0]
-    with narrowed_output(model, torch.arange(V)):
-        narrowed = search(model, src, lens, MODES["beam"], PREFIX)
+    with narrowed(model, torch.arange(V)) as through:
+        found = search(through, src, lens, MODES["beam"], PREFIX)
     assert getattr(*layer) is not None and type(getattr(*layer)).__name__ != "NarrowedOutput"
     full = search(model, src, lens, MODES["beam"], PREFIX)
-    assert tokens(narrowed) == tokens(full)
-    torch.testing.assert_close(torch.tensor([h[0].score for h in narrowed]),
+    assert tokens(found) == tokens(full)
+    torch.testing.assert_close(torch.tensor([h[0].score for h in found]),
                                torch.tensor([h[0].score for h in full]))
+
+
+@pytest.mark.parametrize("family", sorted(PRESETS))
+def test_greedy_over_a_shortlist_holding_its_tokens_is_greedy(family):
+    """Greedy picks the argmax, which a subset holding it keeps: the same tokens, if the narrowed
+    model reads the full ids back at every step (renumbered ids fed back would differ)."""
+    model = tiny_model(family)
+    src, lens, _ = random_batch(V)
+    full = search(model, src, lens, MODES["greedy"])
+    used = {t for hyps in full for t in hyps[0].tokens.tolist()}
+    ids = torch.tensor(sorted(used | {0, 1, 2, 3} | {V - 1}))  # a true subset, renumbered
+    assert len(ids) < V
+    with narrowed(model, ids) as through:
+        found = search(through, src, lens, MODES["greedy"])
+    assert [ids[h[0].tokens].tolist() for h in found] == [h[0].tokens.tolist() for h in full]
 
 
 def test_a_narrowed_vocabulary_only_produces_its_candidates():
@@ -143,8 +158,8 @@ def test_a_narrowed_vocabulary_only_produces_its_candidates():
     ids = shortlist.candidates(src, PREFIX)
     assert ids[:4].tolist() == [0, 1, 2, 3] and ids.tolist() == sorted(set(ids.tolist()))
     assert {5, 6, 7, 8, 9, 12, 15} <= set(ids.tolist())
-    with narrowed_output(model, ids):
-        found = search(model, src, lens, MODES["beam"], to_narrowed(ids, PREFIX))
+    with narrowed(model, ids) as through:
+        found = search(through, src, lens, MODES["beam"], to_narrowed(ids, PREFIX))
     for hyps in found:
         assert set(ids[hyps[0].tokens].tolist()) <= set(ids.tolist())
 
@@ -154,9 +169,9 @@ def test_an_int8_output_layer_can_be_narrowed():
 
     model = quantize_int8(tiny_model("qrnn"))
     src, lens, _ = random_batch(V)
-    with narrowed_output(model, torch.arange(V)):
-        narrowed = search(model, src, lens, MODES["greedy"])
-    assert tokens(narrowed) == tokens(search(model, src, lens, MODES["greedy"]))
+    with narrowed(model, torch.arange(V)) as through:
+        found = search(through, src, lens, MODES["greedy"])
+    assert tokens(found) == tokens(search(model, src, lens, MODES["greedy"]))
 
 
 def test_every_family_names_its_output_layer():
