@@ -389,8 +389,11 @@ def qrnn_iwslt_de_en() -> QRNNConfig:
 
 def qrnn_small() -> QRNNConfig:
     """QRNN for Multi30k on a CPU: embed 256, hidden 256, 2+2 layers, k 2, bidirectional encoder, tied output."""
-    return replace(qrnn_iwslt_de_en(), embed_dim=256, hidden_size=256, layers=2, zoneout=0.1,
-                   dropout=0.3)
+    # Dropout 0.2 (the LSTM baseline's) and no zoneout: with 0.3 and zoneout 0.1 the QRNN underfit
+    # (train loss 3.04 against the LSTM's 2.68 after 22 epochs) and ended 1.9 BLEU under the LSTM
+    # in 45 minutes; with these it matches it (docs/results.md, "45 minutes on 2 threads").
+    return replace(qrnn_iwslt_de_en(), embed_dim=256, hidden_size=256, layers=2, zoneout=0.0,
+                   dropout=0.2)
 
 
 def qrnn_small_multistep() -> QRNNConfig:
