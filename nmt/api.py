@@ -24,7 +24,14 @@ import torch
 from nmt.errors import NmtError
 from nmt.search import SearchConfig
 from nmt.search.shortlist import BoundShortlist
-from nmt.translation import LoadedModel, Output, Translator, load_shortlist, prepare_models
+from nmt.translation import (
+    LoadedModel,
+    Output,
+    Translator,
+    bind_shortlist,
+    prepare_models,
+    read_shortlist,
+)
 
 Translation = Output  # text, score, pieces, alignment (source piece, target piece), positional_scores
 PRECISIONS = ("fp32", "bf16")
@@ -44,9 +51,9 @@ def load(path: str | Path | list, *, precision: str = "fp32", quantize: str = "n
     if precision not in PRECISIONS:
         raise NmtError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
     torch.set_flush_denormal(True)
+    table = read_shortlist(shortlist) if shortlist is not None else None
     loaded = prepare_models(path, device=device, quantize=quantize, threads=threads)
-    table = load_shortlist(shortlist, loaded.pipeline) if shortlist is not None else None
-    return Model(loaded, precision, device, table)
+    return Model(loaded, precision, device, bind_shortlist(table, loaded.pipeline) if table else None)
 
 
 class Model:

@@ -213,10 +213,7 @@ class Translator:
 
     def _tensors(self, batch: list[Source]) -> tuple[torch.Tensor, torch.Tensor]:
         lens = torch.tensor([len(s.ids) for s in batch])
-        src = torch.full((len(batch), int(lens.max())), PAD_ID, dtype=torch.long)  # (B, S)
-        for row, s in enumerate(batch):
-            src[row, : len(s.ids)] = torch.tensor(s.ids)
-        return src.to(self.device), lens.to(self.device)
+        return _padded([s.ids for s in batch]).to(self.device), lens.to(self.device)
 
     def encoded_batches(self, sources: list[Source | None]) -> list[tuple[list[int], torch.Tensor, torch.Tensor]]:
         """What search sees: per batch, the indices into ``sources`` it holds, the padded source ids
@@ -260,18 +257,27 @@ class Translator:
 
     def _prefix_tensor(self, prefixes: list[list[int]]) -> torch.Tensor | None:
         """Target prefixes -> (B, P) padded with pad, or None when all are empty."""
-        longest = max(map(len, prefixes), default=0)
-        if not longest:
+        if not any(prefixes):
             return None
-        out = torch.full((len(prefixes), longest), PAD_ID, dtype=torch.long)  # (B, P)
-        for row, ids in enumerate(prefixes):
-            out[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-        return out.to(self.device)
+        return _padded(prefixes).to(self.device)
 
 
-def load_shortlist(path: str | Path, pipeline: Pipeline) -> BoundShortlist:
-    """A shortlist file (`nmt shortlist`) in the ids of ``pipeline``'s dictionaries."""
-    return BoundShortlist.of(*Shortlist.load(path).ids(pipeline))
+def _padded(rows: list[list[int]]) -> torch.Tensor:
+    """Id sequences -> (B, longest) long, padded with pad at the end."""
+    out = torch.full((len(rows), max(map(len, rows))), PAD_ID, dtype=torch.long)  # (B, L)
+    for row, ids in enumerate(rows):
+        out[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+    return out
+
+
+def read_shortlist(path: str | Path) -> Shortlist:
+    """A shortlist file (`nmt shortlist`); a bad one fails here, before any model loads."""
+    return Shortlist.load(path)
+
+
+def bind_shortlist(table: Shortlist, pipeline: Pipeline) -> BoundShortlist:
+    """``table`` in the ids of ``pipeline``'s dictionaries."""
+    return BoundShortlist.of(*table.ids(pipeline))
 
 
 def load_unk_dict(path: str | Path) -> dict[str, str]:

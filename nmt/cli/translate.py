@@ -23,11 +23,17 @@ from tqdm import tqdm
 
 from nmt.data.files import check_output_path, open_output
 from nmt.data.pipeline import FORMATS
-from nmt.data.shortlist import Shortlist
 from nmt.data.text import count_lines, decode_line, read_lines, require_file
 from nmt.errors import NmtError
 from nmt.search import SearchConfig
-from nmt.translation import Output, Translator, load_shortlist, load_unk_dict, prepare_models
+from nmt.translation import (
+    Output,
+    Translator,
+    bind_shortlist,
+    load_unk_dict,
+    prepare_models,
+    read_shortlist,
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -150,12 +156,11 @@ def search_config(args: argparse.Namespace) -> SearchConfig:
 def translator_from_args(args: argparse.Namespace) -> Translator:
     """The Translator the options of `nmt translate` describe (`nmt bench translate` shares them)."""
     cfg = search_config(args)
-    if args.shortlist:
-        Shortlist.load(args.shortlist)  # a bad file fails before the model loads
+    table = read_shortlist(args.shortlist) if args.shortlist else None  # before the model loads
     loaded = prepare_models(args.checkpoint, device=args.device, quantize=args.quantize,
                             threads=args.threads)
     unk_dict = load_unk_dict(args.replace_unk) if args.replace_unk else None
-    shortlist = load_shortlist(args.shortlist, loaded.pipeline) if args.shortlist else None
+    shortlist = bind_shortlist(table, loaded.pipeline) if table else None
     return Translator(loaded, cfg, args.max_tokens, args.batch_size, args.input_format,
                       args.output_format, args.replace_unk is not None, unk_dict, args.device,
                       shortlist)

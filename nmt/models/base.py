@@ -19,8 +19,8 @@ Further rules search relies on:
   many tokens including its eos;
 - the caller puts the model in eval mode before searching;
 - ``output_layer`` names the module that maps the decoder's output to the target vocabulary (a
-  Linear, or int8 dynamic Linear), which a lexical shortlist (:mod:`nmt.search.shortlist`, built by :mod:`nmt.data.shortlist`) narrows to a
-  subset of the vocabulary.
+  Linear, or int8 dynamic Linear), which a lexical shortlist (:mod:`nmt.search.shortlist`, built
+  by :mod:`nmt.data.shortlist`) narrows to a subset of the vocabulary.
 """
 
 from __future__ import annotations

@@ -43,23 +43,17 @@ def attention_of(loaded: LoadedModel, line: str, beam: int = 5) -> Attention:
     best = translator.translate([line])[0][0]
     if best.attention is None:
         raise NmtError(f"a {loaded.meta.get('family', '?')} model exposes no attention")
-    target = [*best.pieces, "</s>"]
-    panels = [("attention (mean over layers)" if _layers(loaded) else "attention", best.attention)]
     layers = per_layer(loaded, src.ids, best.pieces, len(src.pieces))
-    if len(layers) > 1:
-        panels = [(f"decoder layer {i + 1}", a) for i, a in enumerate(layers)]
-    return Attention(src.pieces, target, panels)
-
-
-def _layers(loaded: LoadedModel) -> list[MultiStepAttention]:
-    return [m for m in loaded.model.modules() if isinstance(m, MultiStepAttention)]
+    panels = ([(f"decoder layer {i + 1}", a) for i, a in enumerate(layers)] if len(layers) > 1
+              else [("attention", best.attention)])
+    return Attention(src.pieces, [*best.pieces, "</s>"], panels)
 
 
 def per_layer(loaded: LoadedModel, src_ids: list[int], pieces: list[str],
               n_source: int) -> list[Tensor]:
     """Each multi-step attention layer's weights (T + 1, S) for the hypothesis ``pieces``
     teacher-forced (empty for families without such layers)."""
-    layers = _layers(loaded)
+    layers = [m for m in loaded.model.modules() if isinstance(m, MultiStepAttention)]
     if not layers:
         return []
     tgt = loaded.pipeline.target.dictionary.encode(pieces)

@@ -6,7 +6,7 @@ unchanged. At every step it averages the members' probabilities (fairseq's ``Ens
     log p(y | y_<t, x) = log (1/M) Σ_m p_m(y | y_<t, x) = logsumexp_m(log p_m) − log M
 
 Members may be of different families (a ConvS2S with an LSTM) as long as they read the same source
-ids and write the same target ids: :func:`nmt.translation.load_ensemble` checks that their
+ids and write the same target ids: :func:`nmt.translation.prepare_models` checks that their
 pipelines are identical. The step's attention (``State.attn``, for alignments and unknown-word
 replacement) is the mean over the members that expose one.
 """

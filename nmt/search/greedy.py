@@ -101,10 +101,14 @@ def greedy_search(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig | None
 
 
 def _decode(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig, prefix: Tensor | None,
-            choose: Choose) -> _Outputs:
+            choose: Choose, copies: Tensor | None = None) -> _Outputs:
+    """The loop over steps; with ``copies`` (B',) each row b decodes sentence ``copies[b]`` of
+    src, whose encoder output is computed once and then copied (``prefix`` is per row)."""
     max_len = max_length(model, src, cfg, prefix)
-    out = _Outputs.empty(src, max_len)
     enc = model.encode(src, src_lens)
+    if copies is not None:
+        src, enc = src[copies], model.reorder_encoder_out(enc, copies)  # (B', S)
+    out = _Outputs.empty(src, max_len)
     state = model.init_state(enc)
     alive = torch.arange(src.size(0), device=src.device)  # (b,) sentence of each active row
     cum = torch.zeros(src.size(0), device=src.device)  # (b,) cumulative log-prob

@@ -3,7 +3,7 @@
 What back-translation uses for synthetic sources (Edunov et al. 2018, *Understanding
 Back-Translation at Scale*: sampling or restricted sampling gives better synthetic data than beam
 search). The loop is greedy decoding's (:mod:`nmt.search.greedy`), over ``nbest`` copies of every
-sentence, with a sampled token in place of the best one:
+sentence (encoded once), with a sampled token in place of the best one:
 
     p_t(y) ∝ exp(log p(y | y_<t, x) / temperature),  restricted to the top-k and top-p sets
 
@@ -49,8 +49,8 @@ def sample_search(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig,
         return draw(lp, cfg, generator)
 
     with torch.inference_mode(), autocast(src.device, cfg):
-        outputs = _decode(model, src[copies], src_lens[copies], cfg,
-                          None if prefix is None else prefix[copies], choose)
+        outputs = _decode(model, src, src_lens, cfg, None if prefix is None else prefix[copies],
+                          choose, copies)
     flat = outputs.hypotheses(source_mask(src[copies]))  # B·n one-element lists
     return [sorted((flat[b * n + i][0] for i in range(n)), key=lambda h: -h.score)
             for b in range(src.size(0))]
