@@ -1,0 +1,53 @@
+"""Where search spends its time: torch.profiler over `Translator.search` on pre-encoded batches.
+
+    python recipes/profile_search.py --checkpoint CKPT --input work/multi30k_en_de/test.en \
+        [--lines 512] [--beam 5] [--batch-size 128] [--threads 2] [--shapes]
+
+Prints the wall time, the ops' own time (the rest is Python and dispatch) and the ops by their own
+time (grouped by input shape with --shapes), after one warm-up batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import time
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from nmt.data.text import read_lines
+from nmt.search import SearchConfig
+from nmt.translation import Translator, prepare_model
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--input", required=True)
+    p.add_argument("--lines", type=int, default=512)
+    p.add_argument("--beam", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--shapes", action="store_true", help="group the ops by input shape")
+    args = p.parse_args()
+    torch.set_flush_denormal(True)
+    translator = Translator(prepare_model(args.checkpoint, threads=args.threads),
+                            SearchConfig(beam=args.beam), batch_size=args.batch_size)
+    lines = list(itertools.islice(read_lines(args.input), args.lines))
+    batches = translator.encoded_batches([translator.source(line) for line in lines])
+    translator.search(*batches[0][1:])  # warm-up
+    started = time.perf_counter()
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=args.shapes) as prof:
+        for _, src, lens in batches:
+            translator.search(src, lens)
+    wall = time.perf_counter() - started
+    table = prof.key_averages(group_by_input_shape=args.shapes)
+    print(f"wall {wall:.2f} s under the profiler, ops' own time "
+          f"{sum(e.self_cpu_time_total for e in table) / 1e6:.2f} s")
+    print(table.table(sort_by="self_cpu_time_total", row_limit=18, max_name_column_width=40,
+                      max_shapes_column_width=60))
+
+
+if __name__ == "__main__":
+    main()
