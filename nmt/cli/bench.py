@@ -87,7 +87,11 @@ def _translate(args: argparse.Namespace) -> dict:
     if args.input == "-":
         raise NmtError("nmt bench translate needs --input FILE")
     lines = list(read_lines(args.input))
-    result = benchmark.bench_translate(translate_cli.translator_from_args(args), lines, args.repeats)
+    translator = translate_cli.translator_from_args(args)
+    try:
+        result = benchmark.bench_translate(translator, lines, args.repeats)
+    finally:
+        translator.close()
     return {**result, "quantize": args.quantize}
 
 
