@@ -1,4 +1,4 @@
-"""`nmt translate --streams N`: batches searched side by side in worker processes give the same
+"""`--streams N` (nmt translate, bench, nmt.load, nmt serve): batches searched side by side in worker processes give the same
 translations, scores and alignments as one process; a stream that dies is a one-line error."""
 
 import json
@@ -88,3 +88,27 @@ def test_a_stream_that_dies_is_a_one_line_error(imported_tiny1):
     with Streams(2, partial(_loader, str(imported_tiny1))) as streams:  # a sound one works
         [nbest] = list(streams.search([job]))
     assert len(nbest) == 1 and nbest[0][0].tokens[-1].item() == 2
+
+
+def test_the_api_and_the_server_translate_through_streams(imported_tiny1, src):
+    """nmt.load(streams=2) answers what one process answers; a server over it runs two batcher
+    threads, answers the same, and its shutdown stops the streams."""
+    import nmt
+    from starlette.testclient import TestClient
+
+    from nmt.serve.app import create_app
+    from nmt.serve.models import serve_models
+
+    lines = src.read_text(encoding="utf-8").splitlines()[:20]
+    expected = nmt.load(imported_tiny1, threads=1).translate(lines, batch_size=4)
+    model = nmt.load(imported_tiny1, streams=2)
+    assert model.translate(lines, batch_size=4) == expected
+    served = serve_models([(imported_tiny1, model)], max_batch_tokens=2048, max_wait_ms=5)
+    assert len(served[model.source_lang, model.target_lang].batcher.threads) == 2
+    with TestClient(create_app(served)) as client:
+        r = client.post("/translate", json={"q": lines[:3], "source": model.source_lang,
+                                            "target": model.target_lang})
+        assert r.status_code == 200 and r.json()["translatedText"] == expected[:3]
+        assert client.get("/health").json()["status"] == "ok"
+    assert model.streams is None  # closed by the server's shutdown
+    assert model.translate(lines[:2], batch_size=4) == expected[:2]  # still usable, in-process
