@@ -93,9 +93,9 @@ def test_a_stream_that_dies_is_a_one_line_error(imported_tiny1):
 def test_the_api_and_the_server_translate_through_streams(imported_tiny1, src):
     """nmt.load(streams=2) answers what one process answers; a server over it runs two batcher
     threads, answers the same, and its shutdown stops the streams."""
-    import nmt
     from starlette.testclient import TestClient
 
+    import nmt
     from nmt.serve.app import create_app
     from nmt.serve.models import serve_models
 

@@ -70,10 +70,31 @@ def _flops_per_target_token(trainer, batches) -> float:
     return flops / max(tokens, 1)
 
 
+def matmul_peak_gflops(precision: str = "bf16", device: str = "cpu", n: int = 2048,
+                       repeats: int = 5) -> float:
+    """This host's matrix-product peak on the current threads: the best of ``repeats`` timed
+    (n x n) @ (n x n) products in ``precision`` ('fp32' | 'bf16' | 'fp16'), 2·n³ operations each."""
+    import torch
+
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    a, b = (torch.randn(n, n, device=device).to(dtype) for _ in range(2))
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    a @ b  # warm-up: the library picks and caches its kernel
+    sync()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        sync()
+        best = min(best, time.perf_counter() - t)
+    return 2 * n ** 3 / best / 1e9
+
+
 def bench_train(cfg, data_dir: str | Path, warmup: int = 5, windows: int = 5,
                 window_updates: int = 10) -> dict:
     """Training throughput: target tokens/s over ``windows`` windows of ``window_updates`` updates
-    each, after ``warmup`` updates; the median window is reported."""
+    each, after ``warmup`` updates; the median window is reported, with the FLOP rate it means
+    and that rate's share of this host's matrix-product peak in the run's precision."""
     import tempfile
 
     import torch
@@ -99,11 +120,14 @@ def bench_train(cfg, data_dir: str | Path, warmup: int = 5, windows: int = 5,
         fpt = _flops_per_target_token(trainer, sample)
         params = sum(p.numel() for p in trainer.model.parameters())
     tok_s = statistics.median(rates)
+    peak = matmul_peak_gflops(cfg.precision, cfg.device)
     return {
         "benchmark": "train", "arch": cfg.arch, "precision": cfg.precision,
         "threads": torch.get_num_threads(), "max_tokens": cfg.max_tokens, "update_freq": cfg.update_freq,
         "target_tokens_per_s": round(tok_s, 1), "windows_tokens_per_s": [round(r, 1) for r in rates],
         "parameters": params, "flops_per_target_token": round(fpt), "gflops_per_s": round(fpt * tok_s / 1e9, 1),
+        "matmul_peak_gflops_per_s": round(peak, 1),  # 2048³ products in the run's precision
+        "share_of_peak": round(fpt * tok_s / 1e9 / peak, 3),
         "peak_rss_mb": peak_rss_mb(),
     }
 
