@@ -1,0 +1,55 @@
+"""Where a training step spends its time: torch.profiler over `Trainer.train_step`.
+
+    python recipes/profile_train.py data-bin/multi30k_en_de --arch convs2s_iwslt_de_en \
+        [--precision bf16] [--steps 10] [--warmup 3] [--threads 2] [--shapes]
+
+Same config options as `nmt train` (a preset or a recipe YAML). Prints the wall time, the ops' own
+time (the rest is Python and dispatch) and the ops by their own time (by input shape with
+--shapes), after ``--warmup`` steps that are not profiled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from nmt.cli import train as train_cli
+from nmt.training.trainer import Trainer
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("data_dir")
+    train_cli.add_config_arguments(p)
+    p.add_argument("--steps", type=int, default=10, help="profiled updates")
+    p.add_argument("--warmup", type=int, default=3, help="updates before profiling")
+    p.add_argument("--shapes", action="store_true", help="group the ops by input shape")
+    args = p.parse_args()
+    torch.set_flush_denormal(True)
+    cfg = train_cli.resolve_config(args)
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(cfg, args.data_dir, tmp, log=lambda *_: None)
+        batches = trainer.batches.epoch_batches(1)
+        groups = [[trainer.train_data.collate(batches[i * cfg.update_freq + j])
+                   for j in range(cfg.update_freq)] for i in range(args.warmup + args.steps)]
+        for group in groups[:args.warmup]:
+            trainer.train_step(group)
+        started = time.perf_counter()
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=args.shapes) as prof:
+            for group in groups[args.warmup:]:
+                trainer.train_step(group)
+        wall = time.perf_counter() - started
+    tokens = sum(b.ntokens for g in groups[args.warmup:] for b in g)
+    table = prof.key_averages(group_by_input_shape=args.shapes)
+    print(f"{args.steps} updates, {tokens} target tokens: wall {wall:.2f} s under the profiler, "
+          f"ops' own time {sum(e.self_cpu_time_total for e in table) / 1e6:.2f} s")
+    print(table.table(sort_by="self_cpu_time_total", row_limit=22, max_name_column_width=40,
+                      max_shapes_column_width=60))
+
+
+if __name__ == "__main__":
+    main()
