@@ -9,8 +9,6 @@
     model.translate_nbest(["A dog runs."], nbest=4, sampling=True, topp=0.9, seed=1)  # samples
     nmt.load(["a.safetensors", "b.safetensors"])     # an ensemble (same pipeline)
     nmt.load("checkpoint_best.safetensors", shortlist="shortlist.json")  # `nmt shortlist`
-    with nmt.load("checkpoint_best.safetensors", streams=2) as model:  # 2 worker processes
-        model.translate(lines)
 
 Everything goes through :class:`nmt.translation.Translator`, the code path of `nmt translate`:
 the same pipeline, batching and search, so the same options give the same translations.
@@ -26,7 +24,6 @@ import torch
 from nmt.errors import NmtError
 from nmt.search import SearchConfig
 from nmt.search.shortlist import BoundShortlist
-from nmt.search.streams import Streams
 from nmt.translation import (
     LoadedModel,
     Output,
@@ -34,7 +31,6 @@ from nmt.translation import (
     bind_shortlist,
     prepare_models,
     read_shortlist,
-    start_streams,
 )
 
 Translation = Output  # text, score, pieces, alignment (source piece, target piece), positional_scores
@@ -43,7 +39,7 @@ PRECISIONS = ("fp32", "bf16")
 
 def load(path: str | Path | list, *, precision: str = "fp32", quantize: str = "none",
          device: str = "cpu", threads: int | None = None,
-         shortlist: str | Path | None = None, streams: int = 1) -> Model:
+         shortlist: str | Path | None = None) -> Model:
     """The model of checkpoint ``path``, ready to translate; a list of paths is their ensemble
     (their probabilities averaged each step; their pipelines must be identical).
 
@@ -51,18 +47,13 @@ def load(path: str | Path | list, *, precision: str = "fp32", quantize: str = "n
     ``quantize`` 'none' | 'int8' (int8 Linear layers, CPU), ``threads`` the intra-op threads
     (None: PyTorch's default). Denormal floats are flushed to zero for the process, as `nmt`
     commands do (arithmetic on them is slow on x86 and changes no translation). ``shortlist``:
-    a file from `nmt shortlist`; the output layer then covers each batch's candidates only.
-    ``streams`` > 1 searches that many batches side by side in worker processes, each on
-    ``threads // streams`` threads (:mod:`nmt.search.streams`); close the model when done."""
+    a file from `nmt shortlist`; the output layer then covers each batch's candidates only."""
     if precision not in PRECISIONS:
         raise NmtError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
     torch.set_flush_denormal(True)
     table = read_shortlist(shortlist) if shortlist is not None else None
     loaded = prepare_models(path, device=device, quantize=quantize, threads=threads)
-    workers = start_streams(streams, path, quantize=quantize, shortlist=shortlist, device=device,
-                            threads=threads)
-    return Model(loaded, precision, device,
-                 bind_shortlist(table, loaded.pipeline) if table else None, workers)
+    return Model(loaded, precision, device, bind_shortlist(table, loaded.pipeline) if table else None)
 
 
 class Model:
@@ -70,26 +61,13 @@ class Model:
     checkpoint's metadata: configs, training progress) describe it."""
 
     def __init__(self, loaded: LoadedModel, precision: str = "fp32", device: str = "cpu",
-                 shortlist: BoundShortlist | None = None, streams: Streams | None = None):
+                 shortlist: BoundShortlist | None = None):
         self.loaded, self.precision, self.device = loaded, precision, device
-        self.shortlist, self.streams = shortlist, streams
+        self.shortlist = shortlist
         self.source_lang = loaded.pipeline.source_lang
         self.target_lang = loaded.pipeline.target_lang
         self.family: str = loaded.meta.get("family", "")
         self.meta = loaded.meta
-
-    def close(self) -> None:
-        """Stop the model's translation streams, if it has any (the model stays usable in this
-        process)."""
-        if self.streams is not None:
-            self.streams.close()
-            self.streams = None
-
-    def __enter__(self) -> Model:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     @property
     def num_parameters(self) -> int:
@@ -133,5 +111,5 @@ class Model:
         except TypeError:
             raise NmtError(f"unknown search options {sorted(search)}") from None
         translator = Translator(self.loaded, cfg, batch_size=batch_size, device=self.device,
-                                shortlist=self.shortlist, streams=self.streams)
+                                shortlist=self.shortlist)
         return translator.translate(lines, prefixes)

@@ -12,16 +12,14 @@ a dictionary file (Jean et al. 2015; Luong et al. 2015), as the ConvS2S paper di
 Decoding options beyond search's own: a target prefix per line (raw text, segmented like the
 targets; the output starts with it), an ensemble of checkpoints (:func:`prepare_models`, their
 pipelines identical) and a lexical shortlist (:mod:`nmt.search.shortlist`), which narrows the
-output layer to each batch's candidate target pieces. With :class:`~nmt.search.streams.Streams`
-the batches are searched side by side in worker processes (:func:`start_streams`).
+output layer to each batch's candidate target pieces.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
 import torch
@@ -37,8 +35,7 @@ from nmt.errors import NmtError
 from nmt.models.base import Seq2SeqModel
 from nmt.modules.weight_norm import fold_weight_norm
 from nmt.search import Ensemble, Hypothesis, SearchConfig, search
-from nmt.search.shortlist import BoundShortlist
-from nmt.search.streams import Streams
+from nmt.search.shortlist import BoundShortlist, narrowed, to_narrowed
 
 
 @dataclass
@@ -150,8 +147,7 @@ class Translator:
     def __init__(self, loaded: LoadedModel, cfg: SearchConfig, max_tokens: int | None = None,
                  batch_size: int | None = 128, input_format: str = "raw", output_format: str = "raw",
                  replace_unk: bool = False, unk_dict: dict[str, str] | None = None,
-                 device: str = "cpu", shortlist: BoundShortlist | None = None,
-                 streams: Streams | None = None):
+                 device: str = "cpu", shortlist: BoundShortlist | None = None):
         for name, fmt in (("input", input_format), ("output", output_format)):
             if fmt not in FORMATS:
                 raise NmtError(f"unknown --{name}-format {fmt!r}; use one of {', '.join(FORMATS)}")
@@ -164,7 +160,6 @@ class Translator:
         self.max_source = self.model.max_positions()[0]
         self.truncated = 0
         self.shortlist = shortlist
-        self.streams = streams
 
     # -- text <-> ids --------------------------------------------------------------------------
 
@@ -234,12 +229,10 @@ class Translator:
             raise NmtError(f"{len(prefixes)} target prefixes for {len(lines)} lines")
         sources = [self.source(line) for line in lines]
         prefix_ids = [self.prefix_ids(p) for p in prefixes] if prefixes is not None else None
-        batches = self.encoded_batches(sources)
-        jobs = [(src, lens, None if prefix_ids is None else
-                 self._prefix_tensor([prefix_ids[i] for i in batch]))
-                for batch, src, lens in batches]
         results: list[list[Output]] = [[] for _ in lines]
-        for (batch, _, _), nbest_lists in zip(batches, self.searched(jobs)):
+        for batch, src, lens in self.encoded_batches(sources):
+            prefix = None if prefix_ids is None else self._prefix_tensor([prefix_ids[i] for i in batch])
+            nbest_lists = self.search(src, lens, prefix)
             for i, hyps in zip(batch, nbest_lists):
                 results[i] = [self.output(h, sources[i]) for h in hyps]
             if progress is not None:
@@ -248,23 +241,19 @@ class Translator:
             progress(sum(s is None for s in sources))  # the empty lines
         return results
 
-    def searched(self, jobs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]
-                 ) -> Iterator[list[list[Hypothesis]]]:
-        """The n-best lists of each (src, lens, prefix) batch, in order: searched here, one
-        after the other, or side by side in the translator's streams."""
-        if self.streams is not None:
-            return self.streams.search((src, lens, self.cfg, prefix) for src, lens, prefix in jobs)
-        return (self.search(src, lens, prefix) for src, lens, prefix in jobs)
-
     def search(self, src: torch.Tensor, lens: torch.Tensor,
                prefix: torch.Tensor | None = None) -> list[list[Hypothesis]]:
-        """Search one batch in this process, through the shortlist when there is one."""
-        return search(self.model, src, lens, self.cfg, prefix, self.shortlist)
-
-    def close(self) -> None:
-        """Stop the translator's streams, if it has any."""
-        if self.streams is not None:
-            self.streams.close()
+        """Search one batch, through the shortlist when there is one."""
+        if self.shortlist is None:
+            return search(self.model, src, lens, self.cfg, prefix)
+        ids = self.shortlist.candidates(src, prefix)  # (C,) sorted target ids
+        narrowed_prefix = None if prefix is None else to_narrowed(ids, prefix)
+        with narrowed(self.model, ids) as model:
+            nbest_lists = search(model, src, lens, self.cfg, narrowed_prefix)
+        for hyps in nbest_lists:
+            for h in hyps:
+                h.tokens = ids[h.tokens]
+        return nbest_lists
 
     def _prefix_tensor(self, prefixes: list[list[int]]) -> torch.Tensor | None:
         """Target prefixes -> (B, P) padded with pad, or None when all are empty."""
@@ -289,29 +278,6 @@ def read_shortlist(path: str | Path) -> Shortlist:
 def bind_shortlist(table: Shortlist, pipeline: Pipeline) -> BoundShortlist:
     """``table`` in the ids of ``pipeline``'s dictionaries."""
     return BoundShortlist.of(*table.ids(pipeline))
-
-
-def searcher(paths: str | Path | list, quantize: str = "none",
-             shortlist: str | Path | None = None) -> tuple[Seq2SeqModel, BoundShortlist | None]:
-    """What a translation stream searches with: the model (or ensemble) of ``paths`` and the bound
-    shortlist file, if any. Called in each stream's process (see :func:`start_streams`)."""
-    loaded = prepare_models(paths, quantize=quantize)
-    table = read_shortlist(shortlist) if shortlist is not None else None
-    return loaded.model, bind_shortlist(table, loaded.pipeline) if table else None
-
-
-def start_streams(count: int, paths: str | Path | list, *, quantize: str = "none",
-                  shortlist: str | Path | None = None, device: str = "cpu",
-                  threads: int | None = None) -> Streams | None:
-    """``count`` translation streams over the checkpoint(s) ``paths`` sharing ``threads`` (None:
-    all of this process's), or None for one stream: search in this process."""
-    if count == 1:
-        return None
-    if torch.device(device).type != "cpu":
-        raise NmtError("translation streams are a CPU feature: use --streams 1 with --device cuda")
-    paths = [str(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
-    return Streams(count, partial(searcher, paths, quantize, shortlist and str(shortlist)),
-                   threads)
 
 
 def load_unk_dict(path: str | Path) -> dict[str, str]:

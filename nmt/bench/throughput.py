@@ -134,12 +134,10 @@ def bench_train(cfg, data_dir: str | Path, warmup: int = 5, windows: int = 5,
 
 def bench_translate(translator, lines: list[str], repeats: int = 3) -> dict:
     """Translation throughput over ``lines``, end to end (raw text in, detokenized text out) and
-    search alone (pre-encoded batches); medians of ``repeats`` passes after one warm-up pass.
-    With streams, ``threads`` is this process's and each stream has ``threads // streams``."""
+    search alone (pre-encoded batches); medians of ``repeats`` passes after one warm-up pass."""
     import torch
 
-    jobs = [(src, lens, None) for _, src, lens in
-            translator.encoded_batches([translator.source(line) for line in lines])]
+    batches = translator.encoded_batches([translator.source(line) for line in lines])
     translator.translate(lines[:200])  # warm-up
     full, search_only, out_tokens = [], [], 0
     for _ in range(repeats):
@@ -147,8 +145,8 @@ def bench_translate(translator, lines: list[str], repeats: int = 3) -> dict:
         results = translator.translate(lines)
         full.append(time.perf_counter() - t)
         t = time.perf_counter()
-        for _ in translator.searched(jobs):  # through the shortlist and streams, if any
-            pass
+        for _, src, lens in batches:
+            translator.search(src, lens)  # through the shortlist when there is one
         search_only.append(time.perf_counter() - t)
         out_tokens = sum(len(r[0].pieces) + 1 for r in results if r)
     n = len(lines)
@@ -156,7 +154,6 @@ def bench_translate(translator, lines: list[str], repeats: int = 3) -> dict:
         "benchmark": "translate", "sentences": n, "beam": translator.cfg.beam,
         "batch_size": translator.batch_size, "max_tokens": translator.max_tokens,
         "precision": str(translator.cfg.autocast_dtype or "fp32"), "threads": torch.get_num_threads(),
-        "streams": translator.streams.count if translator.streams else 1,
         "shortlist": translator.shortlist is not None,
         "sentences_per_s": round(n / statistics.median(full), 1),
         "target_tokens_per_s": round(out_tokens / statistics.median(full), 1),

@@ -69,8 +69,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sv.add_argument("--requests", type=int, default=40, help="requests per client")
     sv.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     sv.add_argument("--threads", type=int, default=None)
-    sv.add_argument("--streams", type=int, default=1, help="the servers' --streams; offline "
-                    "translation is timed with one stream and, if more, with as many")
     sv.add_argument("--max-batch-tokens", type=int, default=2048)
     sv.add_argument("--max-wait-ms", type=float, default=10.0)
 
@@ -89,11 +87,7 @@ def _translate(args: argparse.Namespace) -> dict:
     if args.input == "-":
         raise NmtError("nmt bench translate needs --input FILE")
     lines = list(read_lines(args.input))
-    translator = translate_cli.translator_from_args(args)
-    try:
-        result = benchmark.bench_translate(translator, lines, args.repeats)
-    finally:
-        translator.close()
+    result = benchmark.bench_translate(translate_cli.translator_from_args(args), lines, args.repeats)
     return {**result, "quantize": args.quantize}
 
 
@@ -125,13 +119,12 @@ def _qrnn(args: argparse.Namespace) -> dict | None:
 
 
 def _serve(args: argparse.Namespace) -> dict:
-    _check_positive(args, ("clients", "requests", "threads", "streams"))
+    _check_positive(args, ("clients", "requests", "threads"))
     lines = [line for line in read_lines(args.input) if line.strip()]
     if not lines:
         raise NmtError(f"{args.input} has no sentences")
     lines = lines[: args.clients * args.requests]
     options = ["--precision", args.precision, "--max-wait-ms", str(args.max_wait_ms),
-               "--streams", str(args.streams),
                *(["--threads", str(args.threads)] if args.threads else [])]
 
     def against(url: str) -> dict:
@@ -141,9 +134,6 @@ def _serve(args: argparse.Namespace) -> dict:
     if args.url:
         return {"url": args.url, **against(args.url)}
     result = {"offline": benchmark_serve.offline(args.checkpoint, lines, args.precision, args.threads)}
-    if args.streams > 1:
-        result["offline_streams"] = benchmark_serve.offline(args.checkpoint, lines, args.precision,
-                                                            args.threads, args.streams)
     for name, tokens in (("batched", args.max_batch_tokens), ("unbatched", 0)):
         with benchmark_serve.ServerProcess(args.checkpoint, [*options, "--max-batch-tokens",
                                                              str(tokens)]) as server:
@@ -151,9 +141,6 @@ def _serve(args: argparse.Namespace) -> dict:
     rate = {k: result[k]["sentences_per_s"] for k in ("offline", "batched", "unbatched")}
     result["batched_vs_offline"] = round(rate["batched"] / rate["offline"], 3)
     result["batched_vs_unbatched"] = round(rate["batched"] / rate["unbatched"], 3)
-    if args.streams > 1:
-        result["batched_vs_offline_streams"] = round(
-            rate["batched"] / result["offline_streams"]["sentences_per_s"], 3)
     return result
 
 

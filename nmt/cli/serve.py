@@ -27,8 +27,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     m.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     m.add_argument("--quantize", choices=("none", "int8"), default="none")
     m.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    m.add_argument("--streams", type=int, default=1, help="translate N batches at once, each in "
-                   "its own process on threads / N threads (CPU)")
     b = p.add_argument_group("dynamic batching")
     b.add_argument("--max-batch-tokens", type=int, default=2048,
                    help="source words per batch across requests (0: batching off)")
@@ -43,7 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _check(args: argparse.Namespace) -> None:
-    for name in ("port", "max_queue", "max_chars", "max_line_chars", "streams"):
+    for name in ("port", "max_queue", "max_chars", "max_line_chars"):
         if getattr(args, name) < (0 if name == "port" else 1):
             raise UsageError(f"--{name.replace('_', '-')} must be positive")
     if args.max_batch_tokens < 0 or args.max_wait_ms < 0 or args.timeout <= 0:
@@ -60,8 +58,7 @@ def build_app(args: argparse.Namespace):
 
     metrics = Metrics()
     loaded = [(Path(c), nmt.load(c, precision=args.precision, quantize=args.quantize,
-                                 threads=args.threads, streams=args.streams))
-              for c in args.checkpoint]
+                                 threads=args.threads)) for c in args.checkpoint]
     served = serve_models(loaded, max_batch_tokens=args.max_batch_tokens,
                           max_wait_ms=args.max_wait_ms, max_queue=args.max_queue, metrics=metrics)
     limits = Limits(max_chars=args.max_chars, max_line_chars=args.max_line_chars,

@@ -33,7 +33,6 @@ from nmt.translation import (
     load_unk_dict,
     prepare_models,
     read_shortlist,
-    start_streams,
 )
 
 
@@ -72,8 +71,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     b.add_argument("--quantize", choices=("none", "int8"), default="none", help="dynamic int8 Linear layers")
     b.add_argument("--device", default="cpu")
     b.add_argument("--threads", type=int, default=None)
-    b.add_argument("--streams", type=int, default=1, help="search N batches side by side, each in "
-                   "its own process on threads / N threads (CPU; try the number of cores)")
     f = p.add_argument_group("formats")
     f.add_argument("--input-format", choices=FORMATS, default="raw",
                    help="raw text, Moses tokens, or subword pieces (bring your own tokenization)")
@@ -160,17 +157,13 @@ def translator_from_args(args: argparse.Namespace) -> Translator:
     """The Translator the options of `nmt translate` describe (`nmt bench translate` shares them)."""
     cfg = search_config(args)
     table = read_shortlist(args.shortlist) if args.shortlist else None  # before the model loads
-    if args.streams < 1:
-        raise NmtError(f"--streams must be >= 1, got {args.streams}")
     loaded = prepare_models(args.checkpoint, device=args.device, quantize=args.quantize,
                             threads=args.threads)
     unk_dict = load_unk_dict(args.replace_unk) if args.replace_unk else None
     shortlist = bind_shortlist(table, loaded.pipeline) if table else None
-    streams = start_streams(args.streams, args.checkpoint, quantize=args.quantize,
-                            shortlist=args.shortlist, device=args.device, threads=args.threads)
     return Translator(loaded, cfg, args.max_tokens, args.batch_size, args.input_format,
                       args.output_format, args.replace_unk is not None, unk_dict, args.device,
-                      shortlist, streams)
+                      shortlist)
 
 
 def check_prefix_file(args: argparse.Namespace) -> None:
@@ -215,17 +208,6 @@ def run(args: argparse.Namespace) -> int:
     check_output_path(args.output)  # a directory is refused before the model is even loaded
     check_prefix_file(args)
     translator = translator_from_args(args)
-    try:
-        _translate_all(translator, args)
-    finally:
-        translator.close()
-    if translator.truncated:
-        print(f"nmt translate: note: {translator.truncated} input lines were longer than the model's "
-              f"{translator.max_source - 1} source positions and were cut", file=sys.stderr)
-    return 0
-
-
-def _translate_all(translator: Translator, args: argparse.Namespace) -> None:
     interactive = args.input == "-" and sys.stdin.isatty()
     buffer = args.buffer_size or (1 if interactive else 10000)
     index = 0
@@ -235,3 +217,7 @@ def _translate_all(translator: Translator, args: argparse.Namespace) -> None:
                 out.write("\n".join(_format(index, outputs, args)) + "\n")
                 index += 1
             out.flush()
+    if translator.truncated:
+        print(f"nmt translate: note: {translator.truncated} input lines were longer than the model's "
+              f"{translator.max_source - 1} source positions and were cut", file=sys.stderr)
+    return 0

@@ -6,7 +6,6 @@
     search(model, src, src_lens, cfg, prefix=prefix)   # prefix (B, P): forced first tokens
     search(Ensemble([m1, m2]), src, src_lens, cfg)     # log-probs averaged over the models
     search(model, src, src_lens, SearchConfig(sampling=True, nbest=4, topp=0.9, seed=1))
-    search(model, src, src_lens, cfg, shortlist=bound)  # output layer over the batch's candidates
 
 The rules are fairseq 0.12.2's (see :mod:`nmt.search.common` and :mod:`nmt.search.beam`), so an
 imported fairseq model gives fairseq-generate's translations and scores.
@@ -21,38 +20,20 @@ from nmt.search.common import Hypothesis, SearchConfig
 from nmt.search.ensemble import Ensemble
 from nmt.search.greedy import greedy_search
 from nmt.search.sampling import sample_search
-from nmt.search.shortlist import BoundShortlist, narrowed, to_narrowed
 
-__all__ = ["BoundShortlist", "Ensemble", "Hypothesis", "SearchConfig", "beam_search",
-           "greedy_search", "sample_search", "search"]
+__all__ = ["Ensemble", "Hypothesis", "SearchConfig", "beam_search", "greedy_search",
+           "sample_search", "search"]
 
 
 def search(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig | None = None,
-           prefix: Tensor | None = None,
-           shortlist: BoundShortlist | None = None) -> list[list[Hypothesis]]:
+           prefix: Tensor | None = None) -> list[list[Hypothesis]]:
     """Translate src (B, S) (padded with pad on either side), src_lens (B,): per sentence its
     ``cfg.nbest`` best hypotheses, best first. ``cfg.sampling`` draws ``nbest`` samples instead;
     ``beam == 1 and nbest == 1`` takes the greedy fast path (same result as beam 1); anything else
-    is beam search. ``prefix`` (B, P), padded with pad, forces each output's first tokens.
-    ``shortlist`` narrows the output layer to the batch's candidate target ids."""
+    is beam search. ``prefix`` (B, P), padded with pad, forces each output's first tokens."""
     cfg = cfg or SearchConfig()
-    if shortlist is not None:
-        return _shortlisted(model, src, src_lens, cfg, prefix, shortlist)
     if cfg.sampling:
         return sample_search(model, src, src_lens, cfg, prefix)
     if cfg.greedy:
         return greedy_search(model, src, src_lens, cfg, prefix)
     return beam_search(model, src, src_lens, cfg, prefix)
-
-
-def _shortlisted(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig, prefix: Tensor | None,
-                 shortlist: BoundShortlist) -> list[list[Hypothesis]]:
-    """:func:`search` over the batch's candidates (C,) alone; the tokens mapped back to full ids."""
-    ids = shortlist.candidates(src, prefix)  # (C,) sorted target ids
-    narrowed_prefix = None if prefix is None else to_narrowed(ids, prefix)
-    with narrowed(model, ids) as small:
-        nbest_lists = search(small, src, src_lens, cfg, narrowed_prefix)
-    for hyps in nbest_lists:
-        for h in hyps:
-            h.tokens = ids[h.tokens]
-    return nbest_lists

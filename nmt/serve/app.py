@@ -190,7 +190,7 @@ async def v1_models(service: Service, request: Request) -> Response:
 
 
 async def health(service: Service, request: Request) -> Response:
-    alive = all(t.is_alive() for s in service.served.values() for t in s.batcher.threads)
+    alive = all(s.batcher.thread.is_alive() for s in service.served.values())
     return JSONResponse({"status": "ok" if alive else "failing", "models": len(service.served)},
                         status_code=200 if alive else 503)
 
@@ -235,8 +235,7 @@ ROUTES = [("/", page, "GET"), ("/translate", lt_translate, "POST"),
 def create_app(served: dict[tuple[str, str], ServedModel], limits: Limits | None = None,
                metrics: Metrics | None = None) -> Starlette:
     """The application over ``served`` models (give it the Metrics their batchers count into);
-    closing it (uvicorn's shutdown) lets each batcher finish its queue, then stops the models'
-    translation streams."""
+    closing it (uvicorn's shutdown) lets each batcher finish its queue."""
     service = Service(served, limits or Limits(), metrics or Metrics())
 
     @contextlib.asynccontextmanager
@@ -244,7 +243,6 @@ def create_app(served: dict[tuple[str, str], ServedModel], limits: Limits | None
         yield
         for s in served.values():
             await asyncio.to_thread(s.batcher.close)
-            s.model.close()
 
     routes = [Route(path, _endpoint(service, path.strip("/") or "page", handler), methods=[method])
               for path, handler, method in ROUTES]

@@ -8,9 +8,6 @@ one call of the Python API (the code path of `nmt translate`, which sorts by len
 in sub-batches) and hands each job its own translations. While a batch is being translated, new
 requests queue up, so under load batches fill without waiting at all.
 
-With ``workers`` > 1 (a model with that many translation streams, :mod:`nmt.search.streams`) as
-many worker threads take batches in turn, so one batch is translated while another is.
-
 ``max_batch_tokens`` 0 turns batching off: every request is translated on its own (its own
 sentences still form one batch). The queue is bounded (``max_queue`` jobs): a full queue refuses
 new work at once, which the server answers with 429. A job whose caller gave up (a timed-out
@@ -72,11 +69,10 @@ class Timing:
 
 
 class Batcher:
-    """One model's queue and worker threads; :meth:`translate` is awaited by request handlers."""
+    """One model's queue and worker thread; :meth:`translate` is awaited by request handlers."""
 
     def __init__(self, model, max_batch_tokens: int = 2048, max_wait_ms: float = 10.0,
-                 max_queue: int = 256, metrics: Metrics | None = None, name: str = "",
-                 workers: int = 1):
+                 max_queue: int = 256, metrics: Metrics | None = None, name: str = ""):
         self.model, self.name = model, name
         self.max_batch_tokens, self.max_wait = max_batch_tokens, max_wait_ms / 1000
         self.max_queue = max_queue
@@ -84,10 +80,8 @@ class Batcher:
         self.queue: collections.deque[Job] = collections.deque()
         self.cond = threading.Condition()
         self.closed = False
-        self.threads = [threading.Thread(target=self._work, name=f"batcher-{name}-{i}", daemon=True)
-                        for i in range(workers)]
-        for thread in self.threads:
-            thread.start()
+        self.thread = threading.Thread(target=self._work, name=f"batcher-{name}", daemon=True)
+        self.thread.start()
 
     async def translate(self, lines: list[str], options: SearchOptions,
                         prefixes: list[str] | None = None) -> tuple[list, Timing]:
@@ -106,12 +100,11 @@ class Batcher:
         return await job.future
 
     def close(self, timeout: float | None = None) -> None:
-        """Take no new work; finish what is queued; stop the workers."""
+        """Take no new work; finish what is queued; stop the worker."""
         with self.cond:
             self.closed = True
             self.cond.notify_all()
-        for thread in self.threads:
-            thread.join(timeout)
+        self.thread.join(timeout)
 
     # -- the worker thread -----------------------------------------------------------------------
 

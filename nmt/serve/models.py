@@ -62,8 +62,7 @@ def serve_models(models: list[tuple[Path, Model]], **batching) -> dict[tuple[str
             raise NmtError(f"{served[pair].checkpoint} and {path} both translate {pair[0]}->{pair[1]}; "
                            "serve one checkpoint per language pair")
         name = f"{path.parent.name}/{path.stem}" if path.parent.name else path.stem
-        workers = model.streams.count if model.streams else 1
-        served[pair] = ServedModel(path, model, Batcher(model, name=name, workers=workers, **batching))
+        served[pair] = ServedModel(path, model, Batcher(model, name=name, **batching))
     return served
 
 
