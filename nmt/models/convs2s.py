@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from nmt.data.dictionary import PAD_ID
 from nmt.errors import NmtError
 from nmt.models.base import Seq2SeqModel
+from nmt.modules.dropout import Dropout
 from nmt.modules.embeddings import normal_embedding, position_embedding
 from nmt.modules.glu_conv import GLUConv1d
 from nmt.modules.grad_multiply import grad_multiply
@@ -216,7 +217,7 @@ class ConvS2SEncoder(nn.Module):
         self.pad_id = cfg.pad_id
         self.embed_tokens = embed_tokens
         self.embed_positions = position_embedding(cfg.max_source_positions, dim, cfg.pad_id)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
         self.fc1 = wn_linear(dim, specs[0].channels, dropout=cfg.dropout)
         self.layers = build_layers(specs[0].channels, specs, causal=False, dropout=cfg.dropout,
                                    attention_dims=[None] * len(specs))
@@ -249,7 +250,7 @@ class ConvS2SDecoder(nn.Module):
         specs, dim = cfg.decoder_specs(), cfg.decoder_embed_dim
         self.embed_tokens = embed_tokens
         self.embed_positions = position_embedding(cfg.max_target_positions, dim, cfg.pad_id)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
         self.fc1 = wn_linear(dim, specs[0].channels, dropout=cfg.dropout)
         attention_dims = [dim if a else None for a in cfg.attention_layers()]
         self.layers = build_layers(specs[0].channels, specs, causal=True, dropout=cfg.dropout,

@@ -42,6 +42,7 @@ from torch import Tensor, nn
 from nmt.data.dictionary import PAD_ID
 from nmt.errors import NmtError
 from nmt.models.base import Seq2SeqModel
+from nmt.modules.dropout import Dropout
 from nmt.modules.embeddings import uniform_embedding
 from nmt.modules.luong_decoder import (
     INIT_SCALE,
@@ -147,7 +148,7 @@ class DilatedRNN(nn.Module):
                  cell: str = "lstm", bidirectional: bool = False, dropout: float = 0.0,
                  **cell_options):
         super().__init__()
-        self.hidden_size, self.dropout = hidden_size, nn.Dropout(dropout)
+        self.hidden_size, self.dropout = hidden_size, Dropout(dropout)
         self.layers = nn.ModuleList()
         for d in dilations:
             self.layers.append(DilatedRecurrentLayer(cell, input_size, hidden_size, d,
@@ -266,8 +267,8 @@ class DilatedRNNEncoder(nn.Module):
         super().__init__()
         self.pad_id = cfg.pad_id
         self.embed_tokens = embed_tokens
-        self.dropout_in = nn.Dropout(cfg.encoder_dropout_in)
-        self.dropout_out = nn.Dropout(cfg.encoder_dropout_out)
+        self.dropout_in = Dropout(cfg.encoder_dropout_in)
+        self.dropout_out = Dropout(cfg.encoder_dropout_out)
         self.rnn = DilatedRNN(cfg.encoder_embed_dim, cfg.encoder_hidden_size, cfg.dilations(),
                               cell=cfg.cell, bidirectional=cfg.encoder_bidirectional,
                               dropout=cfg.encoder_dropout_out, qrnn_kernel=cfg.qrnn_kernel,

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from nmt.data.dictionary import PAD_ID
 from nmt.errors import NmtError
 from nmt.models.base import Seq2SeqModel
+from nmt.modules.dropout import Dropout
 from nmt.modules.embeddings import uniform_embedding
 from nmt.modules.luong_decoder import (
     LSTMDecoder,
@@ -171,8 +172,8 @@ class LSTMEncoder(nn.Module):
         self.pad_id, self.reverse_source = cfg.pad_id, cfg.reverse_source
         self.bidirectional = cfg.encoder_bidirectional
         self.embed_tokens = embed_tokens
-        self.dropout_in = nn.Dropout(cfg.encoder_dropout_in)
-        self.dropout_out = nn.Dropout(cfg.encoder_dropout_out)
+        self.dropout_in = Dropout(cfg.encoder_dropout_in)
+        self.dropout_out = Dropout(cfg.encoder_dropout_out)
         hidden, layers = cfg.encoder_hidden_size, cfg.encoder_layers
         if self.bidirectional:
             sizes = [cfg.encoder_embed_dim] + [2 * hidden] * (layers - 1)

@@ -63,6 +63,7 @@ from torch import Tensor, nn
 from nmt.data.dictionary import PAD_ID
 from nmt.errors import NmtError
 from nmt.models.base import Seq2SeqModel
+from nmt.modules.dropout import Dropout
 from nmt.modules.embeddings import normal_embedding, position_embedding, uniform_embedding
 from nmt.modules.learned_positions import LearnedPositionalEmbedding
 from nmt.modules.qrnn import POOLINGS, QRNN, QRNNLayer, input_sizes
@@ -203,7 +204,7 @@ class QRNNEncoder(nn.Module):
         self.embed_scale = cfg.embed_dim**0.5 if cfg.scale_embeddings else 1.0
         self.embed_tokens = embed_tokens
         self.embed_positions = position_table(cfg, "source")
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
         self.qrnn = QRNN(cfg.embed_dim, cfg.hidden_size, cfg.kernels("encoder"),
                          pooling=cfg.pooling, zoneout=cfg.zoneout, dropout=cfg.dropout,
                          dense=cfg.dense, bidirectional=cfg.bidirectional,
@@ -240,7 +241,7 @@ class QRNNDecoder(nn.Module):
         self.embed_tokens = embed_tokens
         self.embed_scale = cfg.embed_dim**0.5 if cfg.scale_embeddings else 1.0
         self.embed_positions = position_table(cfg, "target")
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
         self.dense = cfg.dense
         sizes = input_sizes(cfg.embed_dim, H, cfg.layers, cfg.dense)
         self.layers = nn.ModuleList(

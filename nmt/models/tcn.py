@@ -39,6 +39,7 @@ from torch import Tensor, nn
 from nmt.data.dictionary import PAD_ID
 from nmt.errors import NmtError
 from nmt.models.base import Seq2SeqModel
+from nmt.modules.dropout import Dropout
 from nmt.modules.embeddings import normal_embedding, position_embedding
 from nmt.modules.grad_multiply import grad_multiply
 from nmt.modules.multistep_attention import (
@@ -199,7 +200,7 @@ class TCNEncoder(nn.Module):
         self.embed_tokens = embed_tokens
         self.embed_positions = (position_embedding(cfg.max_source_positions, cfg.embed_dim,
                                                    cfg.pad_id) if cfg.positions else None)
-        self.dropout = nn.Dropout(cfg.embed_dropout)
+        self.dropout = Dropout(cfg.embed_dropout)
         levels = cfg.encoder_levels()
         self.tcn = _stack(cfg.embed_dim, levels, causal=False, dropout=cfg.dropout)
         self.fc2 = wn_linear(levels[-1].channels, cfg.embed_dim)
@@ -226,7 +227,7 @@ class TCNDecoder(nn.Module):
         self.embed_tokens = embed_tokens
         self.embed_positions = (position_embedding(cfg.max_target_positions, cfg.embed_dim,
                                                    cfg.pad_id) if cfg.positions else None)
-        self.dropout = nn.Dropout(cfg.embed_dropout)
+        self.dropout = Dropout(cfg.embed_dropout)
         levels = cfg.decoder_levels()
         self.tcn = _stack(cfg.embed_dim, levels, causal=True, dropout=cfg.dropout)
         self.attention = nn.ModuleDict({

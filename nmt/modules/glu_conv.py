@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from nmt.modules.dropout import Dropout
 from nmt.modules.weight_norm import is_weight_normed, wn_conv1d
 
 
@@ -31,7 +32,7 @@ class GLUConv1d(nn.Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = kernel_size
         self.causal = causal
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.conv = wn_conv1d(in_channels, 2 * out_channels, kernel_size, dropout=dropout, glu=True)
         k = kernel_size
         self.padding = (k - 1, 0) if causal else ((k - 1) // 2, k // 2)

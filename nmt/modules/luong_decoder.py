@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from nmt.errors import NmtError
+from nmt.modules.dropout import Dropout
 from nmt.modules.rnn_attention import SCORES, GlobalAttention, attention_bias
 
 INIT_SCALE = 0.1  # uniform init range of every weight (Luong et al. §4.1; fairseq)
@@ -128,8 +129,8 @@ class LSTMDecoder(nn.Module):
         self.layers, self.input_feeding = cfg.layers, cfg.input_feeding
         self.share_layers = encoder_layers == cfg.layers
         self.embed_tokens = embed_tokens
-        self.dropout_in = nn.Dropout(cfg.dropout_in)
-        self.dropout_out = nn.Dropout(cfg.dropout_out)
+        self.dropout_in = Dropout(cfg.dropout_in)
+        self.dropout_out = Dropout(cfg.dropout_out)
         self.encoder_hidden_proj = self.encoder_cell_proj = None
         if source_size != hidden:
             self.encoder_hidden_proj = uniform_linear(source_size, hidden)

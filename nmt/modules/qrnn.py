@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from nmt.modules.dropout import Dropout
 from nmt.modules.forget_mult import forget_mult
 
 POOLINGS = {"f": 2, "fo": 3, "ifo": 4}  # pooling -> number of gates G
@@ -172,7 +173,7 @@ class QRNN(nn.Module):
         super().__init__()
         self.directions = 2 if bidirectional else 1
         self.dense = dense
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.input_sizes = input_sizes(input_size, hidden_size * self.directions,
                                        len(kernel_sizes), dense)
         self.layers = nn.ModuleList(
