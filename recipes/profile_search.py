@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import time
 
 import torch
-from torch.profiler import ProfilerActivity, profile
+from profiling import profile_and_print
 
 from nmt.data.text import read_lines
 from nmt.search import SearchConfig
@@ -37,16 +36,8 @@ def main() -> None:
     lines = list(itertools.islice(read_lines(args.input), args.lines))
     batches = translator.encoded_batches([translator.source(line) for line in lines])
     translator.search(*batches[0][1:])  # warm-up
-    started = time.perf_counter()
-    with profile(activities=[ProfilerActivity.CPU], record_shapes=args.shapes) as prof:
-        for _, src, lens in batches:
-            translator.search(src, lens)
-    wall = time.perf_counter() - started
-    table = prof.key_averages(group_by_input_shape=args.shapes)
-    print(f"wall {wall:.2f} s under the profiler, ops' own time "
-          f"{sum(e.self_cpu_time_total for e in table) / 1e6:.2f} s")
-    print(table.table(sort_by="self_cpu_time_total", row_limit=18, max_name_column_width=40,
-                      max_shapes_column_width=60))
+    profile_and_print(lambda: [translator.search(src, lens) for _, src, lens in batches], "",
+                      args.shapes, rows=18)
 
 
 if __name__ == "__main__":

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 
 import torch
-from torch.profiler import ProfilerActivity, profile
+from profiling import profile_and_print
 
 from nmt.cli import train as train_cli
 from nmt.training.trainer import Trainer
@@ -38,17 +37,9 @@ def main() -> None:
                    for j in range(cfg.update_freq)] for i in range(args.warmup + args.steps)]
         for group in groups[:args.warmup]:
             trainer.train_step(group)
-        started = time.perf_counter()
-        with profile(activities=[ProfilerActivity.CPU], record_shapes=args.shapes) as prof:
-            for group in groups[args.warmup:]:
-                trainer.train_step(group)
-        wall = time.perf_counter() - started
-    tokens = sum(b.ntokens for g in groups[args.warmup:] for b in g)
-    table = prof.key_averages(group_by_input_shape=args.shapes)
-    print(f"{args.steps} updates, {tokens} target tokens: wall {wall:.2f} s under the profiler, "
-          f"ops' own time {sum(e.self_cpu_time_total for e in table) / 1e6:.2f} s")
-    print(table.table(sort_by="self_cpu_time_total", row_limit=22, max_name_column_width=40,
-                      max_shapes_column_width=60))
+        tokens = sum(b.ntokens for g in groups[args.warmup:] for b in g)
+        profile_and_print(lambda: [trainer.train_step(g) for g in groups[args.warmup:]],
+                          f"{args.steps} updates, {tokens} target tokens: ", args.shapes, rows=22)
 
 
 if __name__ == "__main__":
