@@ -166,3 +166,32 @@ def test_spatial_dropout_drops_whole_channels():
     assert torch.equal(dropped, dropped[:, :1].expand_as(dropped))  # same channels at every step
     assert set(y.unique().tolist()) <= {0.0, 2.0}
     assert torch.equal(drop.eval()(y), y)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("k, d", [(3, 1), (3, 4), (2, 8), (1, 1)])
+def test_the_matrix_product_form_equals_the_convolution(causal, k, d):
+    """forward (one matrix product over the taps) against forward_reference (nn.Conv1d), values
+    and gradients, with a padding mask, in fp32 and under bf16 autocast."""
+    from nmt.modules.tcn_block import DilatedConv1d
+
+    torch.manual_seed(0)
+    conv = DilatedConv1d(6, 5, k, d, causal=causal)
+    x = torch.randn(3, 11, 6, requires_grad=True)
+    mask = torch.ones(3, 11, dtype=torch.bool)
+    mask[1, 8:] = False
+    outputs = []
+    for forward in (conv.forward, conv.forward_reference):
+        y = forward(x, mask)
+        (y * torch.linspace(-1, 1, y.numel()).view_as(y)).sum().backward()
+        grads = [x.grad.clone()] + [p.grad.clone() for p in conv.parameters()]
+        x.grad = None
+        conv.zero_grad()
+        outputs.append((y.detach(), grads))
+    (y, grads), (y_ref, grads_ref) = outputs
+    torch.testing.assert_close(y, y_ref, atol=1e-5, rtol=1e-5)
+    for g, g_ref in zip(grads, grads_ref):
+        torch.testing.assert_close(g, g_ref, atol=1e-5, rtol=1e-5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        torch.testing.assert_close(conv(x, mask).float(), conv.forward_reference(x, mask).float(),
+                                   atol=0.05, rtol=0.05)
