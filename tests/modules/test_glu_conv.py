@@ -65,3 +65,25 @@ def test_init_is_dropout_aware_for_a_glu():
     g = layer.conv.parametrizations.weight.original0
     v = layer.conv.parametrizations.weight.original1
     torch.testing.assert_close(g, v.norm(dim=(1, 2), keepdim=True))
+
+
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("kernel", [1, 2, 3, 5])
+def test_training_form_equals_the_convolution(kernel, causal):
+    """In training, forward is one matrix product over the taps; forward_reference (the
+    convolution, used in evaluation) gives the same values and gradients."""
+    torch.manual_seed(0)
+    layer = GLUConv1d(6, 4, kernel, causal=causal).train()
+    x = torch.randn(3, 9, 6, requires_grad=True)
+    outputs = []
+    for forward in (layer.forward, layer.forward_reference):
+        y = forward(x)
+        (y * torch.linspace(-1, 1, y.numel()).view_as(y)).sum().backward()
+        outputs.append((y.detach(), [x.grad.clone()] + [p.grad.clone() for p in layer.parameters()]))
+        x.grad = None
+        layer.zero_grad()
+    (y, grads), (y_ref, grads_ref) = outputs
+    torch.testing.assert_close(y, y_ref, atol=1e-5, rtol=1e-5)
+    for g, g_ref in zip(grads, grads_ref):
+        torch.testing.assert_close(g, g_ref, atol=1e-5, rtol=1e-5)
+    assert torch.equal(layer.eval()(x), layer.forward_reference(x))
