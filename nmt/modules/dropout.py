@@ -15,6 +15,8 @@ devices, and for p = 1, it is what runs.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -24,9 +26,7 @@ _LANES = 4  # 16-bit integers per 64-bit draw
 
 def keep_mask(shape: torch.Size | tuple[int, ...], p: float) -> Tensor:
     """A bool mask of ``shape``, each element True with probability 1 − p (to within 2⁻¹⁷)."""
-    n = 1
-    for size in shape:
-        n *= size
+    n = math.prod(shape)
     words = torch.empty((n + _LANES - 1) // _LANES, dtype=torch.int64).random_(-2 ** 63, None)
     u = words.view(torch.int16)[:n].view(shape)  # uniform over [-32768, 32767]
     return u < round((1.0 - p) * 65536) - 32768

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from nmt.modules.conv_taps import conv_taps, tap_major
 from nmt.modules.dropout import Dropout
 from nmt.modules.weight_norm import is_weight_normed, wn_conv1d
 
@@ -45,11 +46,7 @@ class GLUConv1d(nn.Module):
         imported fairseq model's translations reproduce to the byte."""
         if not self.training:
             return self.forward_reference(x)
-        x = self.dropout(x)
-        length = x.size(1)
-        padded = F.pad(x, (0, 0, *self.padding))  # (B, T + k − 1, C_in)
-        taps = torch.cat([padded[:, j: j + length] for j in range(self.kernel_size)],
-                         dim=-1)  # (B, T, k·C_in), tap-major like linearized_weight
+        taps = conv_taps(self.dropout(x), self.padding, self.kernel_size)  # (B, T, k·C_in)
         return F.glu(F.linear(taps, self.linearized_weight(), self.conv.bias), dim=-1)
 
     def forward_reference(self, x: Tensor) -> Tensor:
@@ -78,7 +75,7 @@ class GLUConv1d(nn.Module):
         w = self.conv.weight  # (2·C_out, C_in, k)
         key = (w.data_ptr(), w._version, w.dtype) if not is_weight_normed(self.conv) else None
         if key is None or getattr(self, "_linear_key", None) != key:
-            lin = w.permute(0, 2, 1).reshape(w.size(0), -1).contiguous()  # (2·C_out, k·C_in)
+            lin = tap_major(w)  # (2·C_out, k·C_in)
             if key is None:
                 return lin
             self._linear, self._linear_key = lin, key

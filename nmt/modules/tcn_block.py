@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm
 
+from nmt.modules.conv_taps import conv_taps, tap_major
 from nmt.modules.weight_norm import is_weight_normed
 
 INIT_STD = 0.01  # the paper's N(0, 0.01) for convolution weights
@@ -107,10 +108,7 @@ class DilatedConv1d(nn.Module):
         (B, C, T) layout a transpose each way; :meth:`forward_reference` is the convolution."""
         if mask is not None:
             x = x.masked_fill(~mask.unsqueeze(-1), 0.0)
-        length = x.size(1)
-        padded = F.pad(x, (0, 0, *self.padding))  # (B, T + (k−1)·d, C_in)
-        taps = torch.cat([padded[:, j * self.dilation: j * self.dilation + length]
-                          for j in range(self.kernel_size)], dim=-1)  # (B, T, k·C_in), tap-major
+        taps = conv_taps(x, self.padding, self.kernel_size, self.dilation)  # (B, T, k·C_in)
         return F.linear(taps, self.linearized_weight(), self.conv.bias)
 
     def forward_reference(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -141,7 +139,7 @@ class DilatedConv1d(nn.Module):
         w = self.conv.weight  # (C_out, C_in, k)
         key = (w.data_ptr(), w._version, w.dtype) if not is_weight_normed(self.conv) else None
         if key is None or getattr(self, "_linear_key", None) != key:
-            lin = w.permute(0, 2, 1).reshape(w.size(0), -1).contiguous()
+            lin = tap_major(w)  # (C_out, k·C_in)
             if key is None:
                 return lin
             self._linear, self._linear_key = lin, key

@@ -1,0 +1,29 @@
+"""A 1-D convolution as one matrix product over its taps, on channels-last (B, T, C) input.
+
+    y_t = W [x_{t − l}; x_{t − l + d}; …; x_{t − l + (k−1)·d}] + b
+
+with ``l`` the left padding (``(k−1)·d`` for a causal convolution) and W the convolution weight
+laid out tap-major, (C_out, k·C_in). On the CPU this trains faster than oneDNN's convolution over
+(B, C, T) and the transposes around it (docs/results.md); GLU convolutions (ConvS2S) and dilated
+convolutions (TCN) both use it, and their incremental steps take the same product over a window.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def tap_major(weight: Tensor) -> Tensor:
+    """A convolution weight (C_out, C_in, k) as the matrix (C_out, k·C_in) of :func:`conv_taps`."""
+    return weight.permute(0, 2, 1).reshape(weight.size(0), -1).contiguous()
+
+
+def conv_taps(x: Tensor, padding: tuple[int, int], kernel_size: int, dilation: int = 1) -> Tensor:
+    """x (B, T, C) zero-padded by ``padding`` (left, right) on the time axis -> the k taps of
+    every output position side by side, (B, T, k·C), tap-major."""
+    length = x.size(1)
+    padded = F.pad(x, (0, 0, *padding))  # (B, T + (k−1)·d, C)
+    return torch.cat([padded[:, j * dilation: j * dilation + length] for j in range(kernel_size)],
+                     dim=-1)
