@@ -12,12 +12,26 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
+
+from nmt.modules.weight_norm import is_weight_normed
 
 
 def tap_major(weight: Tensor) -> Tensor:
     """A convolution weight (C_out, C_in, k) as the matrix (C_out, k·C_in) of :func:`conv_taps`."""
     return weight.permute(0, 2, 1).reshape(weight.size(0), -1).contiguous()
+
+
+def cached_tap_major(owner: nn.Module, conv: nn.Conv1d) -> Tensor:
+    """:func:`tap_major` of ``conv``'s weight, kept on ``owner`` while the weight is a plain tensor
+    that has not changed (weight norm folded for inference); under weight norm it is recomputed."""
+    w = conv.weight
+    key = (w.data_ptr(), w._version, w.dtype) if not is_weight_normed(conv) else None
+    if key is None:
+        return tap_major(w)
+    if getattr(owner, "_linear_key", None) != key:
+        owner._linear, owner._linear_key = tap_major(w), key
+    return owner._linear
 
 
 def conv_taps(x: Tensor, padding: tuple[int, int], kernel_size: int, dilation: int = 1) -> Tensor:

@@ -6,9 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nmt.modules.conv_taps import conv_taps, tap_major
+from nmt.modules.conv_taps import cached_tap_major, conv_taps
 from nmt.modules.dropout import Dropout
-from nmt.modules.weight_norm import is_weight_normed, wn_conv1d
+from nmt.modules.weight_norm import wn_conv1d
 
 
 class GLUConv1d(nn.Module):
@@ -72,11 +72,4 @@ class GLUConv1d(nn.Module):
         """The conv weight as a matrix (2·C_out, k·C_in) over a flattened (k, C_in) window: one
         matrix product per step is several times faster than a length-1 convolution. Cached while
         the weight is a plain tensor that has not changed (weight norm folded for inference)."""
-        w = self.conv.weight  # (2·C_out, C_in, k)
-        key = (w.data_ptr(), w._version, w.dtype) if not is_weight_normed(self.conv) else None
-        if key is None or getattr(self, "_linear_key", None) != key:
-            lin = tap_major(w)  # (2·C_out, k·C_in)
-            if key is None:
-                return lin
-            self._linear, self._linear_key = lin, key
-        return self._linear
+        return cached_tap_major(self, self.conv)

@@ -47,8 +47,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from nmt.modules.conv_taps import conv_taps, tap_major
-from nmt.modules.weight_norm import is_weight_normed
+from nmt.modules.conv_taps import cached_tap_major, conv_taps
 
 INIT_STD = 0.01  # the paper's N(0, 0.01) for convolution weights
 
@@ -136,14 +135,7 @@ class DilatedConv1d(nn.Module):
     def linearized_weight(self) -> Tensor:
         """The weight as a matrix (C_out, k·C_in) over a flattened (k, C_in) window; cached while
         the weight is a plain tensor that has not changed (weight norm folded for inference)."""
-        w = self.conv.weight  # (C_out, C_in, k)
-        key = (w.data_ptr(), w._version, w.dtype) if not is_weight_normed(self.conv) else None
-        if key is None or getattr(self, "_linear_key", None) != key:
-            lin = tap_major(w)  # (C_out, k·C_in)
-            if key is None:
-                return lin
-            self._linear, self._linear_key = lin, key
-        return self._linear
+        return cached_tap_major(self, self.conv)
 
 
 class TemporalBlock(nn.Module):
