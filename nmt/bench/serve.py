@@ -2,11 +2,14 @@
 
 N clients (threads, one keep-alive HTTP connection each) send M requests each, one test sentence
 per request, to ``POST /translate``; each waits for its answer before sending the next. Reported:
-sentences/s over the whole run, p50/p95/p99 latency, and the batch sizes the server formed (from
-its ``/metrics``). Without ``--url`` the benchmark starts the servers itself, one after the other
+sentences/s over the whole run, p50/p95/p99 latency, the batch sizes the server formed and the
+share of the run its model spent translating (from its ``/metrics``), and the CPU seconds the server
+and the load generator used (the two share this machine's cores). Without ``--url`` the benchmark starts the servers itself, one after the other
 on the same checkpoint and sentences: with dynamic batching, and with batching off
 (``--max-batch-tokens 0``); and it times offline translation of the same sentences through
-:func:`nmt.load` (what `nmt translate` does), so the ratios come from one run on one machine.
+:func:`nmt.load` (what `nmt translate` does), so the ratios come from one run on one machine:
+in batches of 128, and in the batches the server forms when every client's request waits in its
+queue (``clients`` sentences, one per client), the server's ceiling.
 """
 
 from __future__ import annotations
@@ -52,12 +55,13 @@ def load_test(url: str, source: str, target: str, lines: list[str], clients: int
 
     before = batch_stats(url)
     threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     wall = time.perf_counter() - started
+    client_cpu = time.process_time() - cpu_started
     if failures:
         raise NmtError(f"{len(failures)} of {clients * requests} requests failed, e.g. {failures[0]}")
     after = batch_stats(url)
@@ -72,22 +76,28 @@ def load_test(url: str, source: str, target: str, lines: list[str], clients: int
         "mean_batch_sentences": round((after["sentences"] - before["sentences"]) / max(1, batches), 2),
         # the share of the run the model spent translating batches (the rest: waiting for requests)
         "model_busy": round((after["seconds"] - before["seconds"]) / wall, 3),
+        # CPU seconds used during the run: the whole server process, and this load generator
+        "cpu_seconds": {"server": round(after["cpu"] - before["cpu"], 3),
+                        "load_generator": round(client_cpu, 3)},
     }
 
 
 _METRIC = re.compile(r"^nmt_batch_(sentences|seconds)_(sum|count)\{[^}]*\} ([0-9.e+-]+)$", re.M)
+_CPU = re.compile(r"^process_cpu_seconds_total ([0-9.e+-]+)$", re.M)
 
 
 def batch_stats(url: str) -> dict:
-    """Batches, sentences and seconds spent translating so far, summed over the server's models
-    (from /metrics)."""
+    """Batches, sentences and seconds spent translating so far, summed over the server's models,
+    and the server process's CPU seconds (from /metrics)."""
     text = get(url, "/metrics")[1].decode()
     totals: dict[tuple[str, str], float] = {}
     for name, kind, value in _METRIC.findall(text):
         totals[name, kind] = totals.get((name, kind), 0.0) + float(value)
+    cpu = _CPU.search(text)
     return {"batches": int(totals.get(("sentences", "count"), 0)),
             "sentences": int(totals.get(("sentences", "sum"), 0)),
-            "seconds": totals.get(("seconds", "sum"), 0.0)}
+            "seconds": totals.get(("seconds", "sum"), 0.0),
+            "cpu": float(cpu.group(1)) if cpu else float("nan")}
 
 
 def first_pair(url: str) -> tuple[str, str]:
@@ -146,15 +156,37 @@ class ServerProcess:
             self.proc.wait()
 
 
-def offline(checkpoint: str, lines: list[str], precision: str, threads: int | None) -> dict:
-    """Sentences/s of translating ``lines`` in batches of 128 through nmt.load (the median of 3)."""
+def offline(checkpoint: str, lines: list[str], precision: str, threads: int | None,
+            clients: int, requests: int) -> dict:
+    """Sentences/s of translating ``lines`` through nmt.load (the median of 3): in batches of 128,
+    and in the server's full batches, one call per round of requests: round ``r`` holds line
+    ``c · requests + r`` of every client ``c``, as :func:`load_test` sends them."""
     import nmt
 
     model = nmt.load(checkpoint, precision=precision, threads=threads)
     model.translate(lines[:16])  # warm-up
-    rates = []
-    for _ in range(3):
-        started = time.perf_counter()
+    rounds = [[lines[(c * requests + r) % len(lines)] for c in range(clients)]
+              for r in range(requests)]
+
+    def in_batches_of_128() -> None:
         model.translate(lines, batch_size=128)
-        rates.append(len(lines) / (time.perf_counter() - started))
-    return {"sentences": len(lines), "sentences_per_s": round(statistics.median(rates), 1)}
+
+    def in_server_batches() -> None:
+        for batch in rounds:
+            model.translate(batch)
+
+    return {"sentences": len(lines),
+            "sentences_per_s": _median_rate(in_batches_of_128, len(lines)),
+            "server_batches": {"sentences_per_batch": clients,
+                               "sentences_per_s": _median_rate(in_server_batches,
+                                                               clients * requests)}}
+
+
+def _median_rate(run, sentences: int, repeats: int = 3) -> float:
+    """Sentences/s of ``run()`` (which translates ``sentences``), the median of ``repeats``."""
+    rates = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        rates.append(sentences / (time.perf_counter() - started))
+    return round(statistics.median(rates), 1)

@@ -133,7 +133,8 @@ def _serve(args: argparse.Namespace) -> dict:
 
     if args.url:
         return {"url": args.url, **against(args.url)}
-    result = {"offline": benchmark_serve.offline(args.checkpoint, lines, args.precision, args.threads)}
+    result = {"offline": benchmark_serve.offline(args.checkpoint, lines, args.precision, args.threads,
+                                                 args.clients, args.requests)}
     for name, tokens in (("batched", args.max_batch_tokens), ("unbatched", 0)):
         with benchmark_serve.ServerProcess(args.checkpoint, [*options, "--max-batch-tokens",
                                                              str(tokens)]) as server:
@@ -141,6 +142,10 @@ def _serve(args: argparse.Namespace) -> dict:
     rate = {k: result[k]["sentences_per_s"] for k in ("offline", "batched", "unbatched")}
     result["batched_vs_offline"] = round(rate["batched"] / rate["offline"], 3)
     result["batched_vs_unbatched"] = round(rate["batched"] / rate["unbatched"], 3)
+    # the server's ceiling: its full batches translated offline, against batches of 128
+    ceiling = result["offline"]["server_batches"]["sentences_per_s"]
+    result["server_batches_vs_offline"] = round(ceiling / rate["offline"], 3)
+    result["batched_vs_server_batches"] = round(rate["batched"] / ceiling, 3)
     return result
 
 

@@ -1,9 +1,17 @@
 """The server's Prometheus metrics (``GET /metrics``), kept by prometheus_client in a registry of
-the app's own (two apps in one process, as in the tests, do not share counts)."""
+the app's own (two apps in one process, as in the tests, do not share counts), with the standard
+process metrics (``process_cpu_seconds_total``, memory, open files) of any Prometheus exporter."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -17,6 +25,7 @@ class Metrics:
 
     def __init__(self):
         self.registry = r = CollectorRegistry()
+        ProcessCollector(registry=r)
         self.requests = Counter("nmt_requests", "HTTP requests answered", ["endpoint", "status"],
                                 registry=r)
         self.latency = Histogram("nmt_request_latency_seconds", "time to answer a request",
