@@ -55,10 +55,12 @@ def build_app(args: argparse.Namespace):
     from nmt.serve.metrics import Metrics
     from nmt.serve.models import serve_models
     from nmt.serve.requests import Limits
+    from nmt.serve.torch_thread import run as on_torch_thread
 
     metrics = Metrics()
-    loaded = [(Path(c), nmt.load(c, precision=args.precision, quantize=args.quantize,
-                                 threads=args.threads)) for c in args.checkpoint]
+    loaded = [(Path(c), on_torch_thread(nmt.load, c, precision=args.precision,
+                                        quantize=args.quantize, threads=args.threads))
+              for c in args.checkpoint]
     served = serve_models(loaded, max_batch_tokens=args.max_batch_tokens,
                           max_wait_ms=args.max_wait_ms, max_queue=args.max_queue, metrics=metrics)
     limits = Limits(max_chars=args.max_chars, max_line_chars=args.max_line_chars,

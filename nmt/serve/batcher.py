@@ -23,6 +23,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from nmt.serve.metrics import Metrics
+from nmt.serve.torch_thread import run as on_torch_thread
 
 
 class QueueFull(Exception):
@@ -113,9 +114,9 @@ class Batcher:
             lines = [line for job in batch for line in job.lines]
             prefixes = [p for job in batch for p in job.prefixes]
             started = time.monotonic()
-            try:
-                found = self.model.translate_nbest(lines, **asdict(batch[0].options),
-                                                   prefixes=prefixes if any(prefixes) else None)
+            try:  # on the one torch thread (see nmt.serve.torch_thread)
+                found = on_torch_thread(self.model.translate_nbest, lines, **asdict(batch[0].options),
+                                        prefixes=prefixes if any(prefixes) else None)
             except Exception as e:  # delivered to every waiting request (a 500 each)
                 for job in batch:
                     _deliver(job, error=e)
