@@ -3,12 +3,12 @@
 N clients (threads, one keep-alive HTTP connection each) send M requests each, one test sentence
 per request, to ``POST /translate``; each waits for its answer before sending the next. Reported:
 sentences/s over the whole run, p50/p95/p99 latency, the batch sizes the server formed and the
-share of the run its model spent translating (from its ``/metrics``), and the CPU seconds the server
-and the load generator used (the two share this machine's cores). Without ``--url`` the benchmark starts the servers itself, one after the other
-on the same checkpoint and sentences: with dynamic batching, and with batching off
-(``--max-batch-tokens 0``); and it times offline translation of the same sentences through
-:func:`nmt.load` (what `nmt translate` does), so the ratios come from one run on one machine:
-in batches of 128, and in the batches the server forms when every client's request waits in its
+share of the run its model spent translating (from its ``/metrics``), and the CPU seconds the
+server and the load generator used (the two share this machine's cores). Without ``--url`` the
+benchmark starts the servers itself, one after the other on the same checkpoint and sentences:
+with dynamic batching, and with batching off (``--max-batch-tokens 0``); and it times offline
+translation of the same sentences through :func:`nmt.load` (what `nmt translate` does), so the
+ratios come from one run on one machine: in batches of 128, and in the batches the server forms when every client's request waits in its
 queue (``clients`` sentences, one per client), the server's ceiling.
 """
 
@@ -77,9 +77,13 @@ def load_test(url: str, source: str, target: str, lines: list[str], clients: int
         # the share of the run the model spent translating batches (the rest: waiting for requests)
         "model_busy": round((after["seconds"] - before["seconds"]) / wall, 3),
         # CPU seconds used during the run: the whole server process, and this load generator
-        "cpu_seconds": {"server": round(after["cpu"] - before["cpu"], 3),
+        "cpu_seconds": {"server": _difference(before["cpu"], after["cpu"]),
                         "load_generator": round(client_cpu, 3)},
     }
+
+
+def _difference(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else round(after - before, 3)
 
 
 _METRIC = re.compile(r"^nmt_batch_(sentences|seconds)_(sum|count)\{[^}]*\} ([0-9.e+-]+)$", re.M)
@@ -88,7 +92,7 @@ _CPU = re.compile(r"^process_cpu_seconds_total ([0-9.e+-]+)$", re.M)
 
 def batch_stats(url: str) -> dict:
     """Batches, sentences and seconds spent translating so far, summed over the server's models,
-    and the server process's CPU seconds (from /metrics)."""
+    and the server process's CPU seconds (from /metrics; None when it does not export them)."""
     text = get(url, "/metrics")[1].decode()
     totals: dict[tuple[str, str], float] = {}
     for name, kind, value in _METRIC.findall(text):
@@ -97,7 +101,7 @@ def batch_stats(url: str) -> dict:
     return {"batches": int(totals.get(("sentences", "count"), 0)),
             "sentences": int(totals.get(("sentences", "sum"), 0)),
             "seconds": totals.get(("seconds", "sum"), 0.0),
-            "cpu": float(cpu.group(1)) if cpu else float("nan")}
+            "cpu": float(cpu.group(1)) if cpu else None}
 
 
 def first_pair(url: str) -> tuple[str, str]:

@@ -7,9 +7,10 @@ parallel regions at once, and a decoding step, a few hundred small parallel oper
 waking them each time. A model loaded on the main thread and used on a batcher's thread makes
 two teams, four threads on a 2-core machine. Measured on Intel(R) Xeon(R) Processor, 2 threads,
 fairseq's Multi30k model, 640 test sentences in the batches a 16-client server forms: loaded and
-translated on one thread 93-118 sentences/s; loaded on one and translated on another 81-92
+translated on one thread 91-118 sentences/s; loaded on one and translated on another 81-92
 (docs/results.md). So the checkpoints are loaded here and every batcher translates here; the
-event loop's thread does no torch work.
+event loop's thread does no torch work. Batches of different checkpoints take turns on it (they
+would share the same cores anyway).
 """
 
 from __future__ import annotations
