@@ -25,6 +25,7 @@ from nmt.errors import NmtError
 from nmt.search import SearchConfig
 from nmt.search.shortlist import BoundShortlist
 from nmt.translation import (
+    ContinuousTranslator,
     LoadedModel,
     Output,
     Translator,
@@ -90,6 +91,18 @@ class Model:
                                        prefixes=prefixes)
         best = [found[0].text if found else "" for found in outputs]
         return best[0] if isinstance(text, str) else best
+
+    def continuous(self, *, beam: int = 5, nbest: int = 1, lenpen: float = 1.0,
+                   max_len_a: float = 0.0, max_len_b: int = 200) -> ContinuousTranslator | None:
+        """A :class:`~nmt.translation.ContinuousTranslator` with these options (continuous
+        batching, as `nmt serve` uses it), or None where the model or options cannot join a
+        running search (a family without ``supports_joining``, an ensemble, a shortlist)."""
+        if self.shortlist is not None or not getattr(self.loaded.model, "supports_joining", False):
+            return None
+        cfg = SearchConfig(beam=beam, nbest=nbest, lenpen=lenpen, max_len_a=max_len_a,
+                           max_len_b=max_len_b,
+                           autocast_dtype="bfloat16" if self.precision == "bf16" else None)
+        return ContinuousTranslator(self.loaded, cfg, device=self.device)
 
     def translate_nbest(self, lines: list[str], *, beam: int = 5, nbest: int = 1,
                         lenpen: float = 1.0, max_len_a: float = 0.0, max_len_b: int = 200,

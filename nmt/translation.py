@@ -9,6 +9,9 @@ white-space-only line gives an empty translation. Unknown-word replacement (``re
 copies, for each ``<unk>`` output, the source piece it attends to most, or that piece's entry in
 a dictionary file (Jean et al. 2015; Luong et al. 2015), as the ConvS2S paper did.
 
+A :class:`ContinuousTranslator` does the same for a server's stream of requests: lines join a
+running beam search (:mod:`nmt.search.continuous`) and come back as soon as they are translated.
+
 Decoding options beyond search's own: a target prefix per line (raw text, segmented like the
 targets; the output starts with it), an ensemble of checkpoints (:func:`prepare_models`, their
 pipelines identical) and a lexical shortlist (:mod:`nmt.search.shortlist`), which narrows the
@@ -35,6 +38,7 @@ from nmt.errors import NmtError
 from nmt.models.base import Seq2SeqModel
 from nmt.modules.weight_norm import fold_weight_norm
 from nmt.search import Ensemble, Hypothesis, SearchConfig, search
+from nmt.search.continuous import ContinuousBeamSearch
 from nmt.search.shortlist import BoundShortlist, narrowed, to_narrowed
 
 
@@ -260,6 +264,37 @@ class Translator:
         if not any(prefixes):
             return None
         return _padded(prefixes).to(self.device)
+
+
+class ContinuousTranslator:
+    """Continuous batching with a :class:`Translator`'s text processing and outputs: lines
+    :meth:`add`-ed now join the running search at the next :meth:`step`, which returns the lines
+    that finished, each with its n-best :class:`Output`. Beam search only (no target prefix, n-gram
+    blocking, sampling or shortlist), with a model that ``supports_joining``."""
+
+    def __init__(self, loaded: LoadedModel, cfg: SearchConfig, device: str = "cpu"):
+        self.translator = Translator(loaded, cfg, batch_size=None, device=device)
+        self.search = ContinuousBeamSearch(loaded.model, cfg)
+
+    def __len__(self) -> int:
+        """Lines being translated."""
+        return len(self.search)
+
+    def add(self, lines: list[str], tags: list) -> list[tuple[object, list[Output]]]:
+        """Start translating ``lines``, each known by its tag; empty lines are done at once and
+        returned as (tag, [])."""
+        tr = self.translator
+        sources = [tr.source(line) for line in lines]
+        started = [(tag, src) for tag, src in zip(tags, sources) if src is not None]
+        if started:
+            src, lens = tr._tensors([s for _, s in started])
+            self.search.add(src, lens, started)
+        return [(tag, []) for tag, src in zip(tags, sources) if src is None]
+
+    def step(self) -> list[tuple[object, list[Output]]]:
+        """One step of every line; (tag, n-best outputs) of the lines that finished."""
+        return [(tag, [self.translator.output(h, src) for h in hyps])
+                for (tag, src), hyps in self.search.step()]
 
 
 def _padded(rows: list[list[int]]) -> torch.Tensor:

@@ -18,6 +18,10 @@ Further rules search relies on:
 - ``max_positions()[1]`` is the number of decoder positions, so a hypothesis has at most that
   many tokens including its eos;
 - the caller puts the model in eval mode before searching;
+- a family that can let sentences join a running search (continuous batching,
+  :mod:`nmt.search.continuous`) sets ``supports_joining`` and implements
+  :meth:`~Seq2SeqModel.concat_encoder_out` and :meth:`~Seq2SeqModel.concat_states`; its state then
+  keeps each row's own position, since rows that joined at different steps are at different ones;
 - ``output_layer`` names the module that maps the decoder's output to the target vocabulary (a
   Linear, or int8 dynamic Linear), which a lexical shortlist (:mod:`nmt.search.shortlist`, built
   by :mod:`nmt.data.shortlist`) narrows to a subset of the vocabulary.
@@ -29,6 +33,7 @@ import dataclasses
 from abc import ABC, abstractmethod
 from typing import Any, Generic, TypeVar
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -72,6 +77,19 @@ class Seq2SeqModel(nn.Module, ABC, Generic[EncoderOut, State]):
         :meth:`reorder_state`)."""
         return select_rows(enc, index)
 
+    supports_joining = False  # see concat_encoder_out / concat_states
+
+    def concat_encoder_out(self, encs: list[EncoderOut]) -> EncoderOut:
+        """The rows of several encoder outputs, in order, as one (their sources may differ in
+        length). Only families with ``supports_joining``."""
+        raise NotImplementedError(f"{type(self).__name__} cannot join running searches")
+
+    def concat_states(self, states: list[State]) -> State:
+        """The rows of several decoder states, in order, as one, each row keeping its own
+        position (the states may be at different steps). Only families with
+        ``supports_joining``."""
+        raise NotImplementedError(f"{type(self).__name__} cannot join running searches")
+
     def max_positions(self) -> tuple[int, int]:
         """The longest (source, target) sequences the model accepts, in tokens (default: the
         config's ``max_source_positions`` and ``max_target_positions``)."""
@@ -102,3 +120,16 @@ def select_rows(obj: Any, index: Tensor) -> Any:
 
     changes = {f.name: pick(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     return dataclasses.replace(obj, **changes)
+
+
+def cat_padded(tensors: list[Tensor], value: float | bool = 0) -> Tensor:
+    """(B_i, S_i, ...) tensors -> (ΣB_i, max S_i, ...): each right-padded along dim 1 with
+    ``value``, then concatenated along dim 0 (rows of sources of different lengths)."""
+    width = max(t.size(1) for t in tensors)
+    padded = []
+    for t in tensors:
+        if t.size(1) < width:
+            fill = t.new_full((t.size(0), width - t.size(1), *t.shape[2:]), value)
+            t = torch.cat([t, fill], dim=1)
+        padded.append(t)
+    return torch.cat(padded, dim=0)

@@ -17,11 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
+import torch
 from torch import Tensor, nn
 
 from nmt.data.dictionary import PAD_ID
 from nmt.errors import NmtError
-from nmt.models.base import Seq2SeqModel
+from nmt.models.base import Seq2SeqModel, cat_padded
 from nmt.modules.dropout import Dropout
 from nmt.modules.embeddings import normal_embedding, position_embedding
 from nmt.modules.glu_conv import GLUConv1d
@@ -162,12 +163,13 @@ class ConvS2SState:
     """Incremental decoder state.
 
     windows: per decoder layer, (B, k_l − 1, C_in_l): the last k_l − 1 inputs of its convolution
-    step:    number of target tokens consumed so far (the next token has position step + pad + 1)
+    step:    number of target tokens consumed so far (the next token has position step + pad + 1),
+             one int for all rows or (B,) long per row (rows that joined a search at different steps)
     attn:    (B, S) attention of the last step averaged over the layers, or None
     """
 
     windows: list[Tensor]
-    step: int = 0
+    step: int | Tensor = 0
     attn: Tensor | None = None
 
 
@@ -344,6 +346,23 @@ class ConvS2SModel(Seq2SeqModel[ConvS2SEncoderOut, ConvS2SState]):
         logits, state = self.decoder.step(prev_tokens, state, enc)
         return self.log_probs(logits), state
 
+
+    supports_joining = True
+
+    def concat_encoder_out(self, encs: list[ConvS2SEncoderOut]) -> ConvS2SEncoderOut:
+        """Sources right-padded to the longest: z and ze 0 there, pad_mask True (never attended)."""
+        return ConvS2SEncoderOut(z=cat_padded([e.z for e in encs]),
+                                 ze=cat_padded([e.ze for e in encs]),
+                                 pad_mask=cat_padded([e.pad_mask for e in encs], True))
+
+    def concat_states(self, states: list[ConvS2SState]) -> ConvS2SState:
+        """Windows stacked, steps per row; ``attn`` (the last step's) is left out: search reads it
+        from the state :meth:`decode_step` returns."""
+        windows = [torch.cat(layer) for layer in zip(*(s.windows for s in states))]
+        steps = [s.step if isinstance(s.step, Tensor) else
+                 torch.full((s.windows[0].size(0),), s.step, device=s.windows[0].device)
+                 for s in states]
+        return ConvS2SState(windows, torch.cat(steps))
 
     def max_positions(self) -> tuple[int, int]:
         return (self.encoder.embed_positions.max_positions,

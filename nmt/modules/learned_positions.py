@@ -33,10 +33,15 @@ class LearnedPositionalEmbedding(nn.Embedding):
         """(B, T) token ids -> (B, T, D) embeddings of their positions."""
         return super().forward(make_positions(tokens, self.padding_idx))
 
-    def at_step(self, step: int, batch_size: int) -> Tensor:
-        """The embedding of incremental step ``step`` (0-based; position ``pad + 1 + step``).
-
-        Returns (B, 1, D)."""
+    def at_step(self, step: int | Tensor, batch_size: int) -> Tensor:
+        """The embedding of incremental step ``step`` (0-based; position ``pad + 1 + step``), one
+        step for the whole batch or one per row (``step`` (B,) long, rows that joined a running
+        search at different steps). Returns (B, 1, D)."""
+        if isinstance(step, Tensor):
+            if step.numel() and int(step.max()) >= self.max_positions:
+                raise IndexError(f"step {int(step.max())} is past the {self.max_positions} "
+                                 "learned positions")
+            return self.weight[self.padding_idx + 1 + step].unsqueeze(1)  # (B, 1, D)
         if step >= self.max_positions:
             raise IndexError(f"step {step} is past the {self.max_positions} learned positions")
         return self.weight[self.padding_idx + 1 + step].expand(batch_size, 1, -1)

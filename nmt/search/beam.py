@@ -82,7 +82,7 @@ class _Live:
 
 
 @dataclass
-class _Candidates:
+class Candidates:
     """The top candidates of each active sentence, best first: (b, k) each.
 
     scores: cumulative score; tokens: the token; rows: the live row it extends."""
@@ -117,11 +117,11 @@ class _Finished:
     def nbest(self) -> list[list[Hypothesis]]:
         """Per sentence the best ``nbest`` by score, best first (stable among equal scores); the
         tensors are cloned out of inference mode so callers get ordinary tensors."""
-        return [[_clone(h) for h in sorted(hyps, key=lambda h: -h.score)[:self.cfg.nbest]]
+        return [[clone_hypothesis(h) for h in sorted(hyps, key=lambda h: -h.score)[:self.cfg.nbest]]
                 for hyps in self.hyps]
 
 
-def _clone(h: Hypothesis) -> Hypothesis:
+def clone_hypothesis(h: Hypothesis) -> Hypothesis:
     attn = None if h.attention is None else h.attention.clone()
     return Hypothesis(h.tokens.clone(), h.score, h.positional_scores.clone(), attn)
 
@@ -164,10 +164,10 @@ def _search(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig, finished: _
             break
         cand = _top_candidates(lp, live, cfg.beam)
         _finish(cand, live, attn, step, cfg, finished)
-        picks, scores = _next_beams(cand, cfg.beam)  # (b, beam) each
+        picks, scores = next_beams(cand, cfg.beam)  # (b, beam) each
         done = finished.count[live.sents] >= cfg.beam  # (b,)
         if cfg.early_stop:
-            done |= finished.kth_best[live.sents] >= _best_reachable(scores, step, max_len, cfg)
+            done |= finished.kth_best[live.sents] >= best_reachable(scores, step, max_len, cfg)
         if done.all():
             break
         live = _advance(model, live, state, attn, cand, picks, scores, ~done, cfg.beam)
@@ -181,8 +181,16 @@ def _append_attention(history: Tensor | None, attn: Tensor | None) -> Tensor | N
     return attn if history is None else torch.cat([history, attn], dim=1)
 
 
-def _top_candidates(lp: Tensor, live: _Live, beam: int) -> _Candidates:
-    """Rule 3: the best ``2·beam`` of (live row × token) per sentence, from lp (R, V).
+def _top_candidates(lp: Tensor, live: _Live, beam: int) -> Candidates:
+    """Rule 3 for the live rows: :func:`top_candidates` with their widths and last scores."""
+    cum = live.cum[:, -1:] if live.cum.size(1) else None  # (R, 1)
+    return top_candidates(lp, cum, live.sents.numel(), live.width, beam)
+
+
+def top_candidates(lp: Tensor, cum: Tensor | None, bsz: int, width: int,
+                   beam: int) -> Candidates:
+    """Rule 3: the best ``2·beam`` of (row × token) per sentence, from lp (R, V) with R = bsz·width
+    rows, each with its cumulative score so far ``cum`` (R, 1) (None: all 0, at step 0).
 
     One ``topk`` over all (width × V) scores costs more than the model's own output layer on a
     small model, so it is done in two stages. Each row's vocabulary is cut into ``C`` strided
@@ -192,17 +200,16 @@ def _top_candidates(lp: Tensor, live: _Live, beam: int) -> _Candidates:
     tokens of those chunks gives exactly the top ``k`` (ties aside), reading lp once (``amax``).
     NaN counts as −inf: ``amax`` and ``topk`` both let a NaN through to the top, and only then is
     lp cleaned and ranked again."""
-    vocab, bsz = lp.size(1), live.sents.numel()
-    k = min(2 * beam, live.width * vocab - 1)  # fairseq's -1: never all of the vocabulary
+    vocab = lp.size(1)
+    k = min(2 * beam, width * vocab - 1)  # fairseq's -1: never all of the vocabulary
     if k < beam:
         raise NmtError(f"beam {beam} is too large for a vocabulary of {vocab}")
-    cum = live.cum[:, -1:] if live.cum.size(1) else None  # (R, 1)
     chunks = _chunk_max(lp, min(_CHUNKS, vocab))  # (R, C)
     n_chunks = chunks.size(1)
     if cum is not None:
         chunks = chunks + cum
     best_chunks = chunks.view(bsz, -1).topk(k, dim=1).indices  # (b, k) over (width · C)
-    offsets = torch.arange(bsz, device=lp.device).unsqueeze(1) * live.width  # (b, 1)
+    offsets = torch.arange(bsz, device=lp.device).unsqueeze(1) * width  # (b, 1)
     rows = torch.div(best_chunks, n_chunks, rounding_mode="floor") + offsets  # (b, k)
     ids = best_chunks.remainder(n_chunks).unsqueeze(2) + torch.arange(
         0, vocab, n_chunks, device=lp.device)  # (b, k, m): the chunks' ids, some past the end
@@ -214,11 +221,11 @@ def _top_candidates(lp: Tensor, live: _Live, beam: int) -> _Candidates:
     top, index = scores.view(bsz, -1).topk(k, dim=1)  # (b, k), best first
     if bool(torch.isnan(top[:, 0]).any()):
         lp.masked_fill_(torch.isnan(lp), NEG_INF)
-        return _top_candidates(lp, live, beam)
+        return top_candidates(lp, cum, bsz, width, beam)
     m = ids.size(2)
     pick = torch.div(index, m, rounding_mode="floor")  # which of the k chunks
-    return _Candidates(scores=top, tokens=ids.view(bsz, -1).gather(1, index),
-                       rows=rows.gather(1, pick))
+    return Candidates(scores=top, tokens=ids.view(bsz, -1).gather(1, index),
+                      rows=rows.gather(1, pick))
 
 
 def _chunk_max(lp: Tensor, n_chunks: int) -> Tensor:
@@ -232,7 +239,7 @@ def _chunk_max(lp: Tensor, n_chunks: int) -> Tensor:
     return chunks
 
 
-def _finish(cand: _Candidates, live: _Live, attn: Tensor | None, step: int, cfg: SearchConfig,
+def _finish(cand: Candidates, live: _Live, attn: Tensor | None, step: int, cfg: SearchConfig,
             finished: _Finished) -> None:
     """Rule 4: finish the finite eos candidates among the first ``beam`` ranks."""
     top = slice(0, cfg.beam)
@@ -275,7 +282,7 @@ def _add_finished(rows: Tensor, total: Tensor, sent_pos: Tensor, live: _Live,
                                       None if hyp_attn is None else hyp_attn[i]))
 
 
-def _next_beams(cand: _Candidates, beam: int) -> tuple[Tensor, Tensor]:
+def next_beams(cand: Candidates, beam: int) -> tuple[Tensor, Tensor]:
     """Rule 5: the ranks (b, beam) of the first ``beam`` non-eos candidates and their scores.
 
     Only with a vocabulary smaller than ``2·beam + 1`` can there be too few; eos candidates then
@@ -288,7 +295,7 @@ def _next_beams(cand: _Candidates, beam: int) -> tuple[Tensor, Tensor]:
     return picks, scores
 
 
-def _best_reachable(scores: Tensor, step: int, max_len: int, cfg: SearchConfig) -> Tensor:
+def best_reachable(scores: Tensor, step: int, max_len: int, cfg: SearchConfig) -> Tensor:
     """Rule 7: an upper bound (b,) on the final score of any descendant of the live hypotheses,
     whose cumulative scores after ``step + 1`` tokens are ``scores`` (b, beam)."""
     best = scores.max(dim=1).values  # (b,)
@@ -296,7 +303,7 @@ def _best_reachable(scores: Tensor, step: int, max_len: int, cfg: SearchConfig) 
     return torch.maximum(best / (step + 2) ** cfg.lenpen, best / (max_len + 1) ** cfg.lenpen)
 
 
-def _advance(model, live: _Live, state, attn: Tensor | None, cand: _Candidates, picks: Tensor,
+def _advance(model, live: _Live, state, attn: Tensor | None, cand: Candidates, picks: Tensor,
              scores: Tensor, keep: Tensor, beam: int) -> _Live:
     """The next live hypotheses (rule 5) of the sentences still running (``keep`` (b,) bool)."""
     kept = keep.nonzero().squeeze(1)  # (b',)

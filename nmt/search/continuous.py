@@ -1,0 +1,328 @@
+"""Continuous beam search: sentences join a running search at any step and leave it when done.
+
+A server whose clients send one sentence at a time forms small batches, and a batch runs until its
+longest sentence ends: its last steps carry a few rows while the finished sentences' clients wait.
+Iteration-level scheduling (Yu et al. 2022, "Orca") lets new sentences join the search at the
+next step instead, so every step carries as many sentences as are waiting and the fixed cost of a
+step (a few hundred small operations around the matrix products) is shared by all of them.
+
+:class:`ContinuousBeamSearch` keeps the rules of :mod:`nmt.search.beam` sentence by sentence, each
+sentence with its own step ``t`` (tokens chosen so far) and its own ``max_len`` (fairseq's
+``a·S + b`` with ``S`` its own source length, eos included). A sentence's first step runs on one
+row, later steps on ``beam`` rows, as in :func:`nmt.search.beam.beam_search`; rows that joined at
+different steps sit side by side in one decoder call, each at its own position. A sentence
+searched alone gets exactly ``beam_search``'s hypotheses; among others, floating-point sums run
+over other batch shapes (as they do between any two batchings in `nmt translate`).
+
+The histories (tokens, cumulative scores, attention) are right-aligned: row ``r`` of a sentence
+at step ``t`` holds its tokens in the last ``t`` of ``T`` columns. Target prefixes and n-gram
+blocking are not supported here (:func:`nmt.search.search` has them).
+
+Needs a model with ``supports_joining`` (:mod:`nmt.models.base`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from nmt.data.dictionary import EOS_ID, PAD_ID, UNK_ID
+from nmt.errors import NmtError
+from nmt.search.beam import Candidates, best_reachable, clone_hypothesis, next_beams, top_candidates
+from nmt.search.common import (
+    NEG_INF,
+    Hypothesis,
+    SearchConfig,
+    autocast,
+    check_inputs,
+    source_mask,
+    step_attention,
+)
+
+
+@dataclass
+class _Sentence:
+    """One sentence of the search: the caller's tag, its step limit, which of its source
+    positions are real (to trim attention), and its finished hypotheses."""
+
+    tag: Any
+    max_len: int
+    mask: Tensor  # (S_b,) bool
+    hyps: list[Hypothesis] = field(default_factory=list)
+
+    def kth_best(self, nbest: int) -> float:
+        return sorted(h.score for h in self.hyps)[-nbest] if len(self.hyps) >= nbest else NEG_INF
+
+
+@dataclass
+class _Cohort:
+    """Sentences that joined since the last step: encoded, one row each, no tokens yet."""
+
+    sents: list[_Sentence]
+    enc: Any
+    state: Any
+
+
+@dataclass
+class _Step:
+    """What one step works on: the running rows (``beam`` per sentence) followed by the joining
+    rows (one per sentence), and the histories of all of them (the joining rows' empty).
+
+    t:      per sentence its steps done; width: per sentence its rows; base: its first row
+    tokens: (R, T) long; cum: (R, T) float; attn: (R, T, S) or None, right-aligned histories
+    """
+
+    sents: list[_Sentence]
+    t: list[int]
+    width: list[int]
+    base: list[int]
+    tokens: Tensor
+    cum: Tensor
+    attn: Tensor | None
+
+
+class ContinuousBeamSearch:
+    """A beam search that sentences join (:meth:`add`) and leave (:meth:`step` returns them).
+
+    ``add(src, src_lens, tags)`` encodes the sentences at once; they take part from the next step.
+    ``step()`` runs one decoder step over every sentence and returns ``(tag, n-best)`` of each that
+    finished, best first, as :func:`nmt.search.beam.beam_search` returns them."""
+
+    def __init__(self, model, cfg: SearchConfig):
+        cfg.validate()
+        if not getattr(model, "supports_joining", False):
+            raise NmtError(f"{type(model).__name__} cannot join running searches")
+        if cfg.sampling or cfg.no_repeat_ngram_size:
+            raise NmtError("continuous search does beam search without n-gram blocking")
+        self.model, self.cfg = model, cfg
+        self.device = next(model.parameters()).device
+        self.pending: list[_Cohort] = []
+        self.sents: list[_Sentence] = []  # the running sentences, beam rows each
+        self.t: list[int] = []
+        self.state = self.enc = None
+        self.tokens = self.cum = self.attn = None
+
+    def __len__(self) -> int:
+        """Sentences in the search, running or about to join."""
+        return len(self.sents) + sum(len(c.sents) for c in self.pending)
+
+    def add(self, src: Tensor, src_lens: Tensor, tags: list) -> None:
+        """Sentences src (B, S) (padded with pad), src_lens (B,), to join at the next step."""
+        check_inputs(src, src_lens)
+        if len(tags) != src.size(0):
+            raise NmtError(f"{len(tags)} tags for {src.size(0)} sentences")
+        if not tags:
+            return
+        limit = self.model.max_positions()[1] - 1
+        mask = source_mask(src)
+        sents = [_Sentence(tag, max(0, min(int(self.cfg.max_len_a * n + self.cfg.max_len_b), limit)),
+                           mask[i]) for i, (tag, n) in enumerate(zip(tags, src_lens.tolist()))]
+        with torch.inference_mode(), autocast(self.device, self.cfg):
+            enc = self.model.encode(src.to(self.device), src_lens.to(self.device))
+            self.pending.append(_Cohort(sents, enc, self.model.init_state(enc)))
+
+    def step(self) -> list[tuple[Any, list[Hypothesis]]]:
+        """One step of every sentence; the sentences that finished, with their n-best."""
+        if not len(self):
+            return []
+        with torch.inference_mode(), autocast(self.device, self.cfg):
+            done = self._step()
+        nbest = self.cfg.nbest
+        return [(s.tag, [clone_hypothesis(h) for h in sorted(s.hyps, key=lambda h: -h.score)[:nbest]])
+                for s in done]
+
+    # -- one step ----------------------------------------------------------------------------------
+
+    def _step(self) -> list[_Sentence]:
+        step, prev, state, enc = self._gather()
+        lp, state = self.model.decode_step(prev, state, enc)  # (R, V)
+        self._rules(lp, step)
+        attn = step_attention(state)  # (R, S)
+        cand = self._candidates(lp, step)
+        at_max = torch.tensor([t >= s.max_len for t, s in zip(step.t, step.sents)])  # (b,)
+        self._finish(cand, step, attn, at_max)
+        for i in at_max.nonzero().squeeze(1).tolist():
+            self._finish_all(lp, step, attn, i)
+        picks, scores = next_beams(cand, self.cfg.beam)  # (b, beam) each
+        done = torch.tensor([len(s.hyps) >= self.cfg.beam for s in step.sents]) | at_max
+        if self.cfg.early_stop:
+            done |= self._unreachable(step, scores)
+        finished = [s for s, d in zip(step.sents, done.tolist()) if d]
+        self._advance(step, state, enc, cand, picks, scores, ~done)
+        return finished
+
+    def _gather(self):
+        """The step's rows: the running sentences' then the joining ones', with their decoder
+        inputs (prev tokens (R,), state, encoder output) and histories."""
+        beam, joining = self.cfg.beam, self.pending
+        self.pending = []
+        sents, t, width = list(self.sents), list(self.t), [beam] * len(self.sents)
+        prevs, states, encs = [], [], []
+        if self.sents:
+            prevs.append(self.tokens[:, -1])
+            states.append(self.state)
+            encs.append(self.enc)
+        for cohort in joining:
+            sents += cohort.sents
+            t += [0] * len(cohort.sents)
+            width += [1] * len(cohort.sents)
+            prevs.append(torch.full((len(cohort.sents),), EOS_ID, device=self.device))
+            states.append(cohort.state)
+            encs.append(cohort.enc)
+        base = [0]
+        for w in width[:-1]:
+            base.append(base[-1] + w)
+        joined = sum(len(c.sents) for c in joining)
+        step = _Step(sents, t, width, base, *self._histories(joined, encs))
+        if len(states) == 1:
+            return step, prevs[0], states[0], encs[0]
+        return (step, torch.cat(prevs), self.model.concat_states(states),
+                self.model.concat_encoder_out(encs))
+
+    def _histories(self, joined: int, encs: list) -> tuple[Tensor, Tensor, Tensor | None]:
+        """The running rows' histories followed by ``joined`` empty ones."""
+        width = max(_source_width(e) for e in encs)
+        if not self.sents:
+            return (torch.empty(joined, 0, dtype=torch.long, device=self.device),
+                    torch.empty(joined, 0, device=self.device),
+                    torch.empty(joined, 0, width, device=self.device))
+        tokens, cum, attn = self.tokens, self.cum, self.attn
+        if joined:
+            T = tokens.size(1)
+            tokens = torch.cat([tokens, tokens.new_full((joined, T), PAD_ID)])
+            cum = torch.cat([cum, cum.new_zeros(joined, T)])
+            if attn is not None:  # (R, T, S) padded along S to the joining sources, then their 0 rows
+                attn = torch.cat([F.pad(attn, (0, width - attn.size(2))),
+                                  attn.new_zeros(joined, T, width)])
+        return tokens, cum, attn
+
+    def _rules(self, lp: Tensor, step: _Step) -> None:
+        """The rules of :func:`nmt.search.common.apply_step_rules`, row by row: pad never, unk
+        penalised, then eos forced at the row's ``max_len`` or forbidden before ``min_len``."""
+        lp[:, PAD_ID] = NEG_INF
+        if self.cfg.unkpen:
+            lp[:, UNK_ID] -= self.cfg.unkpen
+        for s, t, b, w in zip(step.sents, step.t, step.base, step.width):
+            rows = slice(b, b + w)
+            if t >= s.max_len:
+                eos = lp[rows, EOS_ID].clone()
+                lp[rows] = NEG_INF
+                lp[rows, EOS_ID] = eos
+            elif t < self.cfg.min_len:
+                lp[rows, EOS_ID] = NEG_INF
+
+    def _candidates(self, lp: Tensor, step: _Step) -> Candidates:
+        """Rule 3 for the running rows (``beam`` each) and for the joining rows (one each), as one
+        (b, k) set; rows index the step's rows."""
+        beam, running = self.cfg.beam, len(self.sents)
+        R = running * beam
+        parts = []
+        if running:
+            parts.append(top_candidates(lp[:R], self.cum[:, -1:], running, beam, beam))
+        if len(step.sents) > running:
+            c = top_candidates(lp[R:], None, len(step.sents) - running, 1, beam)
+            parts.append(Candidates(c.scores, c.tokens, c.rows + R))
+        if len(parts) == 1:
+            return parts[0]
+        k = max(p.scores.size(1) for p in parts)
+        return Candidates(*(torch.cat([_pad_k(getattr(p, f), k, fill) for p in parts])
+                            for f, fill in (("scores", NEG_INF), ("tokens", EOS_ID), ("rows", 0))))
+
+    def _finish(self, cand: Candidates, step: _Step, attn: Tensor | None, at_max: Tensor) -> None:
+        """Rule 4: the finite eos candidates among the first ``beam`` ranks finish (sentences at
+        their ``max_len`` finish all their rows in :meth:`_finish_all` instead)."""
+        top = slice(0, self.cfg.beam)
+        is_eos = cand.tokens[:, top].eq(EOS_ID) & cand.scores[:, top].ne(NEG_INF)  # (b, beam)
+        is_eos &= ~at_max.unsqueeze(1)
+        if bool(is_eos.any()):
+            sent_pos, rank = is_eos.nonzero(as_tuple=True)  # sentence-major, like fairseq
+            self._add_finished(cand.rows[sent_pos, rank], cand.scores[sent_pos, rank],
+                               sent_pos.tolist(), step, attn)
+
+    def _finish_all(self, lp: Tensor, step: _Step, attn: Tensor | None, i: int) -> None:
+        """Rule 6 at sentence ``i``'s ``max_len``: every row ends with the forced eos, best first."""
+        rows = torch.arange(step.base[i], step.base[i] + step.width[i], device=lp.device)
+        total = lp[rows, EOS_ID]  # (w,)
+        total = total.masked_fill(torch.isnan(total), NEG_INF)
+        if step.t[i]:
+            total = total + step.cum[rows, -1]
+        order = total.argsort(descending=True, stable=True)
+        self._add_finished(rows[order], total[order], [i] * rows.numel(), step, attn)
+
+    def _add_finished(self, rows: Tensor, total: Tensor, sent_pos: list[int], step: _Step,
+                      attn: Tensor | None) -> None:
+        """Rows (n,) ending with eos now, with cumulative scores ``total`` (n,), of the step's
+        sentences ``sent_pos``; a sentence keeps at most ``beam`` finished hypotheses."""
+        T = step.tokens.size(1)
+        n = rows.numel()
+        tokens = torch.cat([step.tokens[rows], rows.new_full((n, 1), EOS_ID)], dim=1)  # (n, T + 1)
+        cum = torch.cat([step.cum[rows], total.unsqueeze(1)], dim=1)  # (n, T + 1)
+        steps = [step.t[i] for i in sent_pos]
+        lengths = torch.tensor([(t + 1) ** self.cfg.lenpen for t in steps], dtype=total.dtype)
+        scores = (total / lengths.to(total.device)).tolist()
+        hyp_attn = None
+        if attn is not None:
+            hyp_attn = torch.cat([step.attn[rows], attn[rows].float().unsqueeze(1)], dim=1)
+        for j, (i, t) in enumerate(zip(sent_pos, steps)):
+            sent = step.sents[i]
+            if len(sent.hyps) >= self.cfg.beam:
+                continue
+            c = cum[j, T - t:]  # (t + 1,)
+            positional = torch.cat([c[:1], c[1:] - c[:-1]])
+            a = None
+            if hyp_attn is not None:
+                a = hyp_attn[j, T - t:, : sent.mask.numel()][:, sent.mask]
+            sent.hyps.append(Hypothesis(tokens[j, T - t:], scores[j], positional, a))
+
+    def _unreachable(self, step: _Step, scores: Tensor) -> Tensor:
+        """Rule 7 per sentence: no live hypothesis can reach its ``nbest``-th finished score."""
+        t = torch.tensor(step.t, dtype=torch.float32, device=scores.device)
+        max_len = torch.tensor([s.max_len for s in step.sents], dtype=torch.float32,
+                               device=scores.device)
+        kth = torch.tensor([s.kth_best(self.cfg.nbest) for s in step.sents], device=scores.device)
+        return (kth >= best_reachable(scores, t, max_len, self.cfg)).cpu()
+
+    def _advance(self, step: _Step, state, enc, cand: Candidates, picks: Tensor, scores: Tensor,
+                 keep: Tensor) -> None:
+        """Rule 5 for the sentences that go on: their ``beam`` next rows and histories."""
+        beam = self.cfg.beam
+        kept = keep.nonzero().squeeze(1)  # (b',)
+        kept_list = kept.tolist()
+        self.sents = [step.sents[i] for i in kept_list]
+        self.t = [step.t[i] + 1 for i in kept_list]
+        if not kept_list:
+            self.state = self.enc = self.tokens = self.cum = self.attn = None
+            return
+        kept = kept.to(cand.rows.device)
+        rows = cand.rows.gather(1, picks)[kept].view(-1)  # (b'·beam,) of the step's rows
+        tokens = cand.tokens.gather(1, picks)[kept].view(-1, 1)  # (b'·beam, 1)
+        keep_cols = max(self.t)  # the longest history left
+        self.tokens = torch.cat([step.tokens[rows], tokens], dim=1)[:, -keep_cols:]
+        self.cum = torch.cat([step.cum[rows], scores[kept].view(-1, 1)], dim=1)[:, -keep_cols:]
+        attn = step_attention(state)
+        self.attn = None if attn is None else torch.cat(
+            [step.attn[rows], attn[rows].unsqueeze(1)], dim=1)[:, -keep_cols:]
+        self.state = self.model.reorder_state(state, rows)
+        if len(kept_list) < len(step.sents) or any(w != beam for w in step.width):
+            first_rows = torch.tensor([step.base[i] for i in kept_list], device=rows.device)
+            enc = self.model.reorder_encoder_out(enc, first_rows.repeat_interleave(beam))
+        self.enc = enc
+
+
+def _source_width(enc) -> int:
+    """S of an encoder output: the width of its pad mask, or of its first tensor with two dims."""
+    mask = getattr(enc, "pad_mask", None)
+    if isinstance(mask, Tensor):
+        return mask.size(1)
+    return next(v.size(1) for v in vars(enc).values() if isinstance(v, Tensor) and v.dim() >= 2)
+
+
+def _pad_k(x: Tensor, k: int, fill) -> Tensor:
+    """(b, k') -> (b, k), the new ranks filled with ``fill`` (dead eos candidates, ranked last)."""
+    if x.size(1) == k:
+        return x
+    return torch.cat([x, x.new_full((x.size(0), k - x.size(1)), fill)], dim=1)
