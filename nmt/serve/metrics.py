@@ -33,18 +33,29 @@ class Metrics:
         self.sentences = Counter("nmt_sentences", "sentences translated", ["model"], registry=r)
         self.tokens = Counter("nmt_source_tokens", "source words translated (white-space split)",
                               ["model"], registry=r)
-        self.batch_sentences = Histogram("nmt_batch_sentences", "sentences per translated batch",
+        self.batch_sentences = Histogram("nmt_batch_sentences", "sentences per translated batch "
+                                         "(continuous batching: per decoder step)",
                                          ["model"], buckets=BATCH_BUCKETS, registry=r)
-        self.batch_seconds = Histogram("nmt_batch_seconds", "time to translate one batch",
+        self.batch_seconds = Histogram("nmt_batch_seconds", "time to translate one batch "
+                                       "(continuous batching: one decoder step)",
                                        ["model"], buckets=LATENCY_BUCKETS, registry=r)
         self.queue_length = Gauge("nmt_queue_length", "requests waiting for a batch", ["model"],
                                   registry=r)
 
     def observe_batch(self, model: str, sentences: int, tokens: int, seconds: float) -> None:
-        self.sentences.labels(model).inc(sentences)
-        self.tokens.labels(model).inc(tokens)
+        """A batch translated whole."""
+        self.count_translated(model, sentences, tokens)
+        self.observe_step(model, sentences, seconds)
+
+    def observe_step(self, model: str, sentences: int, seconds: float) -> None:
+        """A batch's work: a whole batch, or one decoder step of a continuous search (then the
+        batch size is the sentences in that step)."""
         self.batch_sentences.labels(model).observe(sentences)
         self.batch_seconds.labels(model).observe(seconds)
+
+    def count_translated(self, model: str, sentences: int, tokens: int) -> None:
+        self.sentences.labels(model).inc(sentences)
+        self.tokens.labels(model).inc(tokens)
 
     def observe_request(self, endpoint: str, status: int, seconds: float) -> None:
         self.requests.labels(endpoint, str(status)).inc()

@@ -158,12 +158,29 @@ def test_unknown_routes_and_methods_are_json_errors(client):
     assert r.status_code == 405 and "error" in r.json()
 
 
+def _fail(*args, **kwargs):
+    raise RuntimeError("x")
+
+
 def test_a_model_failure_is_a_500_and_the_next_request_works(client, pair, model, monkeypatch):
-    original = model.translate_nbest
-    monkeypatch.setattr(model, "translate_nbest", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("x")))
-    r = client.post("/translate", json={"q": "A dog.", **pair})
-    assert r.status_code == 500 and "error" in r.json()
-    monkeypatch.setattr(model, "translate_nbest", original)
+    from nmt.serve.batcher import Batcher
+
+    with monkeypatch.context() as m:  # whole batches (no continuous search)
+        m.setattr(Batcher, "_start_stream", lambda self, options: False)
+        m.setattr(model, "translate_nbest", _fail)
+        r = client.post("/translate", json={"q": "A dog.", **pair})
+        assert r.status_code == 500 and "error" in r.json()
+    assert client.post("/translate", json={"q": "A dog.", **pair}).status_code == 200
+
+
+def test_a_failure_in_a_continuous_search_is_a_500_and_the_next_request_works(client, pair,
+                                                                               monkeypatch):
+    from nmt.translation import ContinuousTranslator
+
+    with monkeypatch.context() as m:
+        m.setattr(ContinuousTranslator, "step", _fail)
+        r = client.post("/translate", json={"q": "A dog.", **pair})
+        assert r.status_code == 500 and "error" in r.json()
     assert client.post("/translate", json={"q": "A dog.", **pair}).status_code == 200
 
 

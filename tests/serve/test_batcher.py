@@ -154,3 +154,80 @@ def test_a_failing_model_fails_only_its_batch():
 
     assert asyncio.run(main())[0] == ["FINE"]
     batcher.close()
+
+
+class CountingStream:
+    """A stand-in for ``nmt.Model.continuous()``: a line takes one step per word; each step
+    records how many lines it carried."""
+
+    def __init__(self):
+        self.running: dict = {}
+        self.steps: list[int] = []
+
+    def __len__(self):
+        return len(self.running)
+
+    def add(self, lines, tags):
+        for line, tag in zip(lines, tags):
+            if line.strip():
+                self.running[tag] = [line, len(line.split())]
+        return [(tag, []) for line, tag in zip(lines, tags) if not line.strip()]
+
+    def step(self):
+        self.steps.append(len(self.running))
+        time.sleep(0.005)
+        finished = []
+        for tag, entry in list(self.running.items()):
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self.running[tag]
+                finished.append((tag, [Echo(entry[0].upper())]))
+        return finished
+
+
+class StreamingModel(RecordingModel):
+    def __init__(self):
+        super().__init__(delay=0.01)
+        self.streams: list[CountingStream] = []
+
+    def continuous(self, **options):
+        self.streams.append(CountingStream())
+        return self.streams[-1]
+
+
+def test_requests_join_a_running_search_and_leave_it_when_done():
+    model = StreamingModel()
+    batcher = Batcher(model, max_batch_tokens=1000, max_wait_ms=0)
+    long_line = " ".join(["word"] * 40)
+
+    async def main():
+        long = asyncio.ensure_future(batcher.translate([long_line, ""], DEFAULT))
+        await asyncio.sleep(0.05)  # the long line is some steps in
+        short = await asyncio.gather(*(ask(batcher, [f"short {i}"]) for i in range(4)))
+        assert not long.done()  # the short requests were answered while it ran on
+        return await long, short
+
+    (long_found, _), short = asyncio.run(main())
+    batcher.close()
+    assert long_found[0][0].text == long_line.upper() and long_found[1] == []  # empty in, empty out
+    assert [a for a, _ in short] == [[f"SHORT {i}"] for i in range(4)]
+    assert model.calls == []  # nothing went the whole-batch way
+    assert len(model.streams) == 1 and max(model.streams[0].steps) >= 5  # they shared steps
+
+
+def test_a_request_with_a_prefix_or_other_options_waits_for_a_whole_batch():
+    model = StreamingModel()
+    batcher = Batcher(model, max_batch_tokens=1000, max_wait_ms=0)
+
+    async def main():
+        running = asyncio.ensure_future(ask(batcher, ["a b c d e f g h"]))
+        await asyncio.sleep(0.01)
+        prefixed = await batcher.translate(["x y"], DEFAULT, ["X"])
+        other = await ask(batcher, ["p q"], SearchOptions(beam=2))
+        return await running, prefixed, other
+
+    running, prefixed, other = asyncio.run(main())
+    batcher.close()
+    assert running[0] == ["A B C D E F G H"] and other[0] == ["P Q"]
+    assert [lines for lines, _ in model.calls] == [["x y"]]  # the prefix went whole
+    assert len(model.streams) == 2  # default options, then beam 2: a search per options
