@@ -135,13 +135,19 @@ def _serve(args: argparse.Namespace) -> dict:
         return {"url": args.url, **against(args.url)}
     result = {"offline": benchmark_serve.offline(args.checkpoint, lines, args.precision, args.threads,
                                                  args.clients, args.requests)}
-    for name, tokens in (("batched", args.max_batch_tokens), ("unbatched", 0)):
-        with benchmark_serve.ServerProcess(args.checkpoint, [*options, "--max-batch-tokens",
+    servers = (("batched", args.max_batch_tokens, "continuous"),
+               ("batched_whole", args.max_batch_tokens, "whole"), ("unbatched", 0, "whole"))
+    for name, tokens, batching in servers:
+        with benchmark_serve.ServerProcess(args.checkpoint, [*options, "--batching", batching,
+                                                             "--max-batch-tokens",
                                                              str(tokens)]) as server:
-            result[name] = {"max_batch_tokens": tokens, **against(server.url)}
-    rate = {k: result[k]["sentences_per_s"] for k in ("offline", "batched", "unbatched")}
+            result[name] = {"max_batch_tokens": tokens, "batching": batching,
+                            **against(server.url)}
+    rate = {k: result[k]["sentences_per_s"] for k in ("offline", "batched", "batched_whole",
+                                                       "unbatched")}
     result["batched_vs_offline"] = round(rate["batched"] / rate["offline"], 3)
     result["batched_vs_unbatched"] = round(rate["batched"] / rate["unbatched"], 3)
+    result["continuous_vs_whole"] = round(rate["batched"] / rate["batched_whole"], 3)
     # the server's ceiling: its full batches translated offline, against batches of 128
     ceiling = result["offline"]["server_batches"]["sentences_per_s"]
     result["server_batches_vs_offline"] = round(ceiling / rate["offline"], 3)

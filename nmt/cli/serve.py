@@ -33,6 +33,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     b.add_argument("--max-wait-ms", type=float, default=10.0,
                    help="how long the oldest request waits for others to join its batch")
     b.add_argument("--max-queue", type=int, default=256, help="requests waiting; more get 429")
+    b.add_argument("--batching", choices=("continuous", "whole"), default="continuous",
+                   help="continuous: requests join the running search at its next step and leave "
+                        "when done (ConvS2S beam search; otherwise whole); whole: every batch is "
+                        "translated whole")
     lim = p.add_argument_group("limits")
     lim.add_argument("--max-chars", type=int, default=20_000, help="characters per request")
     lim.add_argument("--max-line-chars", type=int, default=2_000, help="characters per line")
@@ -62,7 +66,8 @@ def build_app(args: argparse.Namespace):
                                         quantize=args.quantize, threads=args.threads))
               for c in args.checkpoint]
     served = serve_models(loaded, max_batch_tokens=args.max_batch_tokens,
-                          max_wait_ms=args.max_wait_ms, max_queue=args.max_queue, metrics=metrics)
+                          max_wait_ms=args.max_wait_ms, max_queue=args.max_queue, metrics=metrics,
+                          continuous=args.batching == "continuous")
     limits = Limits(max_chars=args.max_chars, max_line_chars=args.max_line_chars,
                     timeout=args.timeout)
     return create_app(served, limits, metrics), served
