@@ -31,8 +31,9 @@ from nmt.errors import NmtError
 
 
 def load_test(url: str, source: str, target: str, lines: list[str], clients: int,
-              requests: int) -> dict:
-    """Run the load against ``url``; every request must succeed."""
+              requests: int, answers: list[str] | None = None) -> dict:
+    """Run the load against ``url``; every request must succeed. ``answers`` (as long as
+    ``lines``) receives the translation of each line sent, in input order."""
     parsed = urllib.parse.urlsplit(url)
     latencies: list[float] = []
     failures: list[str] = []
@@ -51,6 +52,8 @@ def load_test(url: str, source: str, target: str, lines: list[str], clients: int
                 latencies.append(time.perf_counter() - started)
                 if response.status != 200:
                     failures.append(f"{response.status} {payload[:200]!r}")
+                elif answers is not None:
+                    answers[(c * requests + r) % len(lines)] = json.loads(payload)["translatedText"]
         conn.close()
 
     before = batch_stats(url)

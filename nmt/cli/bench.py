@@ -21,6 +21,7 @@ from nmt.bench import serve as benchmark_serve
 from nmt.bench import throughput as benchmark
 from nmt.cli import train as train_cli
 from nmt.cli import translate as translate_cli
+from nmt.data.files import atomic_write
 from nmt.data.text import read_lines
 from nmt.errors import NmtError
 
@@ -71,6 +72,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sv.add_argument("--threads", type=int, default=None)
     sv.add_argument("--max-batch-tokens", type=int, default=2048)
     sv.add_argument("--max-wait-ms", type=float, default=10.0)
+    sv.add_argument("--output", help="write the (first) batched server's translations here, one "
+                                     "per line sent, to compare with `nmt translate`")
 
 
 def _data(args: argparse.Namespace) -> dict:
@@ -127,12 +130,21 @@ def _serve(args: argparse.Namespace) -> dict:
     options = ["--precision", args.precision, "--max-wait-ms", str(args.max_wait_ms),
                *(["--threads", str(args.threads)] if args.threads else [])]
 
-    def against(url: str) -> dict:
+    answers: list[str] | None = [""] * len(lines) if args.output else None
+
+    def against(url: str, keep: bool = False) -> dict:
         pair = benchmark_serve.first_pair(url)
-        return benchmark_serve.load_test(url, *pair, lines, args.clients, args.requests)
+        return benchmark_serve.load_test(url, *pair, lines, args.clients, args.requests,
+                                         answers if keep else None)
+
+    def written(result: dict) -> dict:
+        if args.output:
+            with atomic_write(args.output) as f:
+                f.write("".join(f"{a}\n" for a in answers))
+        return result
 
     if args.url:
-        return {"url": args.url, **against(args.url)}
+        return written({"url": args.url, **against(args.url, keep=True)})
     result = {"offline": benchmark_serve.offline(args.checkpoint, lines, args.precision, args.threads,
                                                  args.clients, args.requests)}
     servers = (("batched", args.max_batch_tokens, "continuous"),
@@ -142,7 +154,7 @@ def _serve(args: argparse.Namespace) -> dict:
                                                              "--max-batch-tokens",
                                                              str(tokens)]) as server:
             result[name] = {"max_batch_tokens": tokens, "batching": batching,
-                            **against(server.url)}
+                            **against(server.url, keep=name == "batched")}
     rate = {k: result[k]["sentences_per_s"] for k in ("offline", "batched", "batched_whole",
                                                        "unbatched")}
     result["batched_vs_offline"] = round(rate["batched"] / rate["offline"], 3)
@@ -152,7 +164,7 @@ def _serve(args: argparse.Namespace) -> dict:
     ceiling = result["offline"]["server_batches"]["sentences_per_s"]
     result["server_batches_vs_offline"] = round(ceiling / rate["offline"], 3)
     result["batched_vs_server_batches"] = round(rate["batched"] / ceiling, 3)
-    return result
+    return written(result)
 
 
 # WHAT -> the measurement; each returns the JSON result (None: it printed its own output)

@@ -12,9 +12,15 @@ from nmt.cli.main import main
 def test_bench_serve_reports_servers_offline_and_cpu(imported_tiny1, tmp_path, capsys):
     source = tmp_path / "source.en"
     source.write_text("A dog runs.\nTwo men sit on a bench.\n\nA woman reads.\n", encoding="utf-8")
+    served = tmp_path / "served.de"
     assert main(["bench", "serve", "--checkpoint", str(imported_tiny1), "--input", str(source),
-                 "--clients", "3", "--requests", "2", "--threads", "1"]) == 0
+                 "--clients", "3", "--requests", "2", "--threads", "1",
+                 "--output", str(served)]) == 0
     result = json.loads(capsys.readouterr().out)
+    source.write_text("A dog runs.\nTwo men sit on a bench.\nA woman reads.\n", encoding="utf-8")
+    assert main(["translate", "--checkpoint", str(imported_tiny1), "--input", str(source),
+                 "--output", str(tmp_path / "offline.de")]) == 0
+    assert served.read_text() == (tmp_path / "offline.de").read_text()  # the continuous server's
     offline = result["offline"]
     assert offline["sentences"] == 3 and offline["server_batches"]["sentences_per_batch"] == 3
     for name, batching in (("batched", "continuous"), ("batched_whole", "whole"),
