@@ -32,7 +32,7 @@ from torch import Tensor
 
 from nmt.data.dictionary import EOS_ID, PAD_ID, UNK_ID
 from nmt.errors import NmtError
-from nmt.search.beam import Candidates, best_reachable, clone_hypothesis, next_beams, top_candidates
+from nmt.search.beam import Candidates, best_reachable, next_beams, top_candidates
 from nmt.search.common import (
     NEG_INF,
     Hypothesis,
@@ -45,6 +45,30 @@ from nmt.search.common import (
 
 
 @dataclass
+class _Finished:
+    """A finished hypothesis, kept as row ``j`` of its step's batched tensors (tokens (n, T + 1),
+    cumulative scores (n, T + 1), attention (n, T + 1, S) or None) with its length ``t + 1``
+    at their end: only the returned n-best are cut out (:meth:`hypothesis`)."""
+
+    score: float
+    j: int
+    t: int
+    tokens: Tensor
+    cum: Tensor
+    attn: Tensor | None
+
+    def hypothesis(self, mask: Tensor) -> Hypothesis:
+        """The hypothesis, its attention trimmed to the real source positions ``mask`` (S_b,)."""
+        start = self.tokens.size(1) - self.t - 1
+        c = self.cum[self.j, start:]  # (t + 1,)
+        attn = None
+        if self.attn is not None:
+            attn = self.attn[self.j, start:, : mask.numel()][:, mask].clone()
+        return Hypothesis(self.tokens[self.j, start:].clone(), self.score,
+                          torch.cat([c[:1], c[1:] - c[:-1]]), attn)
+
+
+@dataclass
 class _Sentence:
     """One sentence of the search: the caller's tag, its step limit, which of its source
     positions are real (to trim attention), and its finished hypotheses."""
@@ -52,10 +76,14 @@ class _Sentence:
     tag: Any
     max_len: int
     mask: Tensor  # (S_b,) bool
-    hyps: list[Hypothesis] = field(default_factory=list)
+    hyps: list[_Finished] = field(default_factory=list)
 
     def kth_best(self, nbest: int) -> float:
         return sorted(h.score for h in self.hyps)[-nbest] if len(self.hyps) >= nbest else NEG_INF
+
+    def nbest(self, n: int) -> list[Hypothesis]:
+        """The best ``n`` finished hypotheses, best first (stable among equal scores)."""
+        return [h.hypothesis(self.mask) for h in sorted(self.hyps, key=lambda h: -h.score)[:n]]
 
 
 @dataclass
@@ -131,9 +159,7 @@ class ContinuousBeamSearch:
             return []
         with torch.inference_mode(), autocast(self.device, self.cfg):
             done = self._step()
-        nbest = self.cfg.nbest
-        return [(s.tag, [clone_hypothesis(h) for h in sorted(s.hyps, key=lambda h: -h.score)[:nbest]])
-                for s in done]
+        return [(s.tag, s.nbest(self.cfg.nbest)) for s in done]
 
     # -- one step ----------------------------------------------------------------------------------
 
@@ -143,17 +169,16 @@ class ContinuousBeamSearch:
         self._rules(lp, step)
         attn = step_attention(state)  # (R, S)
         cand = self._candidates(lp, step)
-        at_max = torch.tensor([t >= s.max_len for t, s in zip(step.t, step.sents)])  # (b,)
+        at_max = [t >= s.max_len for t, s in zip(step.t, step.sents)]  # (b,)
         self._finish(cand, step, attn, at_max)
-        for i in at_max.nonzero().squeeze(1).tolist():
+        for i in (i for i, m in enumerate(at_max) if m):
             self._finish_all(lp, step, attn, i)
         picks, scores = next_beams(cand, self.cfg.beam)  # (b, beam) each
-        done = torch.tensor([len(s.hyps) >= self.cfg.beam for s in step.sents]) | at_max
+        done = [m or len(s.hyps) >= self.cfg.beam for m, s in zip(at_max, step.sents)]
         if self.cfg.early_stop:
-            done |= self._unreachable(step, scores)
-        finished = [s for s, d in zip(step.sents, done.tolist()) if d]
-        self._advance(step, state, enc, cand, picks, scores, ~done)
-        return finished
+            done = [d or u for d, u in zip(done, self._unreachable(step, scores).tolist())]
+        self._advance(step, state, attn, enc, cand, picks, scores, done)
+        return [s for s, d in zip(step.sents, done) if d]
 
     def _gather(self):
         """The step's rows: the running sentences' then the joining ones', with their decoder
@@ -232,12 +257,14 @@ class ContinuousBeamSearch:
         return Candidates(*(torch.cat([_pad_k(getattr(p, f), k, fill) for p in parts])
                             for f, fill in (("scores", NEG_INF), ("tokens", EOS_ID), ("rows", 0))))
 
-    def _finish(self, cand: Candidates, step: _Step, attn: Tensor | None, at_max: Tensor) -> None:
+    def _finish(self, cand: Candidates, step: _Step, attn: Tensor | None,
+                at_max: list[bool]) -> None:
         """Rule 4: the finite eos candidates among the first ``beam`` ranks finish (sentences at
         their ``max_len`` finish all their rows in :meth:`_finish_all` instead)."""
         top = slice(0, self.cfg.beam)
         is_eos = cand.tokens[:, top].eq(EOS_ID) & cand.scores[:, top].ne(NEG_INF)  # (b, beam)
-        is_eos &= ~at_max.unsqueeze(1)
+        if any(at_max):
+            is_eos &= ~torch.tensor(at_max, device=is_eos.device).unsqueeze(1)
         if bool(is_eos.any()):
             sent_pos, rank = is_eos.nonzero(as_tuple=True)  # sentence-major, like fairseq
             self._add_finished(cand.rows[sent_pos, rank], cand.scores[sent_pos, rank],
@@ -257,7 +284,6 @@ class ContinuousBeamSearch:
                       attn: Tensor | None) -> None:
         """Rows (n,) ending with eos now, with cumulative scores ``total`` (n,), of the step's
         sentences ``sent_pos``; a sentence keeps at most ``beam`` finished hypotheses."""
-        T = step.tokens.size(1)
         n = rows.numel()
         tokens = torch.cat([step.tokens[rows], rows.new_full((n, 1), EOS_ID)], dim=1)  # (n, T + 1)
         cum = torch.cat([step.cum[rows], total.unsqueeze(1)], dim=1)  # (n, T + 1)
@@ -266,17 +292,11 @@ class ContinuousBeamSearch:
         scores = (total / lengths.to(total.device)).tolist()
         hyp_attn = None
         if attn is not None:
-            hyp_attn = torch.cat([step.attn[rows], attn[rows].float().unsqueeze(1)], dim=1)
+            hyp_attn = torch.cat([step.attn[rows], attn[rows].unsqueeze(1)], dim=1)  # (n, T + 1, S)
         for j, (i, t) in enumerate(zip(sent_pos, steps)):
             sent = step.sents[i]
-            if len(sent.hyps) >= self.cfg.beam:
-                continue
-            c = cum[j, T - t:]  # (t + 1,)
-            positional = torch.cat([c[:1], c[1:] - c[:-1]])
-            a = None
-            if hyp_attn is not None:
-                a = hyp_attn[j, T - t:, : sent.mask.numel()][:, sent.mask]
-            sent.hyps.append(Hypothesis(tokens[j, T - t:], scores[j], positional, a))
+            if len(sent.hyps) < self.cfg.beam:
+                sent.hyps.append(_Finished(scores[j], j, t, tokens, cum, hyp_attn))
 
     def _unreachable(self, step: _Step, scores: Tensor) -> Tensor:
         """Rule 7 per sentence: no live hypothesis can reach its ``nbest``-th finished score."""
@@ -286,24 +306,25 @@ class ContinuousBeamSearch:
         kth = torch.tensor([s.kth_best(self.cfg.nbest) for s in step.sents], device=scores.device)
         return (kth >= best_reachable(scores, t, max_len, self.cfg)).cpu()
 
-    def _advance(self, step: _Step, state, enc, cand: Candidates, picks: Tensor, scores: Tensor,
-                 keep: Tensor) -> None:
+    def _advance(self, step: _Step, state, attn: Tensor | None, enc, cand: Candidates,
+                 picks: Tensor, scores: Tensor, done: list[bool]) -> None:
         """Rule 5 for the sentences that go on: their ``beam`` next rows and histories."""
         beam = self.cfg.beam
-        kept = keep.nonzero().squeeze(1)  # (b',)
-        kept_list = kept.tolist()
+        kept_list = [i for i, d in enumerate(done) if not d]  # (b',)
         self.sents = [step.sents[i] for i in kept_list]
         self.t = [step.t[i] + 1 for i in kept_list]
         if not kept_list:
             self.state = self.enc = self.tokens = self.cum = self.attn = None
             return
-        kept = kept.to(cand.rows.device)
-        rows = cand.rows.gather(1, picks)[kept].view(-1)  # (b'·beam,) of the step's rows
-        tokens = cand.tokens.gather(1, picks)[kept].view(-1, 1)  # (b'·beam, 1)
+        rows = cand.rows.gather(1, picks)  # (b, beam) of the step's rows
+        tokens = cand.tokens.gather(1, picks)  # (b, beam)
+        if len(kept_list) < len(done):
+            kept = torch.tensor(kept_list, device=rows.device)
+            rows, tokens, scores = rows[kept], tokens[kept], scores[kept]
+        rows = rows.view(-1)  # (b'·beam,)
         keep_cols = max(self.t)  # the longest history left
-        self.tokens = torch.cat([step.tokens[rows], tokens], dim=1)[:, -keep_cols:]
-        self.cum = torch.cat([step.cum[rows], scores[kept].view(-1, 1)], dim=1)[:, -keep_cols:]
-        attn = step_attention(state)
+        self.tokens = torch.cat([step.tokens[rows], tokens.view(-1, 1)], dim=1)[:, -keep_cols:]
+        self.cum = torch.cat([step.cum[rows], scores.view(-1, 1)], dim=1)[:, -keep_cols:]
         self.attn = None if attn is None else torch.cat(
             [step.attn[rows], attn[rows].unsqueeze(1)], dim=1)[:, -keep_cols:]
         self.state = self.model.reorder_state(state, rows)

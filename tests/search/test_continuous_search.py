@@ -14,7 +14,8 @@ from tests.search.test_convs2s_search import V, model, sources  # noqa: F401  (f
 
 CONFIGS = [SearchConfig(beam=5, max_len_b=15), SearchConfig(beam=3, nbest=3, lenpen=0.0),
            SearchConfig(beam=4, nbest=2, max_len_b=3, min_len=2, unkpen=0.5),
-           SearchConfig(beam=2, max_len_a=1.0, max_len_b=1)]
+           SearchConfig(beam=2, max_len_a=1.0, max_len_b=1),
+           SearchConfig(beam=4, nbest=2, lenpen=0.5, early_stop=True)]
 
 
 def run(search: ContinuousBeamSearch, joins: dict[int, list[int]], src, lens) -> dict:
