@@ -35,8 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     b.add_argument("--max-queue", type=int, default=256, help="requests waiting; more get 429")
     b.add_argument("--batching", choices=("continuous", "whole"), default="continuous",
                    help="continuous: requests join the running search at its next step and leave "
-                        "when done (ConvS2S beam search; otherwise whole); whole: every batch is "
-                        "translated whole")
+                        "when done (ConvS2S, LSTM, Dilated-RNN beam search; otherwise whole); "
+                        "whole: every batch is translated whole")
     lim = p.add_argument_group("limits")
     lim.add_argument("--max-chars", type=int, default=20_000, help="characters per request")
     lim.add_argument("--max-line-chars", type=int, default=2_000, help="characters per line")

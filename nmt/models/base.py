@@ -33,7 +33,6 @@ import dataclasses
 from abc import ABC, abstractmethod
 from typing import Any, Generic, TypeVar
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -121,15 +120,3 @@ def select_rows(obj: Any, index: Tensor) -> Any:
     changes = {f.name: pick(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     return dataclasses.replace(obj, **changes)
 
-
-def cat_padded(tensors: list[Tensor], value: float | bool = 0) -> Tensor:
-    """(B_i, S_i, ...) tensors -> (ΣB_i, max S_i, ...): each right-padded along dim 1 with
-    ``value``, then concatenated along dim 0 (rows of sources of different lengths)."""
-    width = max(t.size(1) for t in tensors)
-    padded = []
-    for t in tensors:
-        if t.size(1) < width:
-            fill = t.new_full((t.size(0), width - t.size(1), *t.shape[2:]), value)
-            t = torch.cat([t, fill], dim=1)
-        padded.append(t)
-    return torch.cat(padded, dim=0)

@@ -22,11 +22,12 @@ from torch import Tensor, nn
 
 from nmt.data.dictionary import PAD_ID
 from nmt.errors import NmtError
-from nmt.models.base import Seq2SeqModel, cat_padded
+from nmt.models.base import Seq2SeqModel
 from nmt.modules.dropout import Dropout
 from nmt.modules.embeddings import normal_embedding, position_embedding
 from nmt.modules.glu_conv import GLUConv1d
 from nmt.modules.grad_multiply import grad_multiply
+from nmt.modules.joined_rows import cat_padded
 from nmt.modules.multistep_attention import (
     SQRT_HALF,
     AttentionSource,

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from nmt.errors import NmtError
 from nmt.modules.dropout import Dropout
+from nmt.modules.joined_rows import cat_padded
 from nmt.modules.rnn_attention import SCORES, GlobalAttention, attention_bias
 
 INIT_SCALE = 0.1  # uniform init range of every weight (Luong et al. §4.1; fairseq)
@@ -224,3 +225,21 @@ class LuongDecoding:
                     enc: LSTMEncoderOut) -> tuple[Tensor, LSTMState]:
         logits, state = self.decoder.step(prev_tokens, state, enc)
         return self.log_probs(logits), state
+
+    supports_joining = True  # the state has no position: rows at different steps stack as they are
+
+    def concat_encoder_out(self, encs: list[LSTMEncoderOut]) -> LSTMEncoderOut:
+        """Sources right-padded to the longest: keys and values 0 there, pad_mask True (never
+        attended)."""
+        return LSTMEncoderOut(keys=cat_padded([e.keys for e in encs], dim=2),
+                              values=cat_padded([e.values for e in encs]),
+                              pad_mask=cat_padded([e.pad_mask for e in encs], True),
+                              final_h=torch.cat([e.final_h for e in encs]),
+                              final_c=torch.cat([e.final_c for e in encs]))
+
+    def concat_states(self, states: list[LSTMState]) -> LSTMState:
+        """h, c and the input feed stacked; ``attn`` (the last step's) is left out: search reads
+        it from the state :meth:`decode_step` returns."""
+        feed = None if states[0].feed is None else torch.cat([s.feed for s in states])
+        return LSTMState(h=torch.cat([s.h for s in states]), c=torch.cat([s.c for s in states]),
+                         feed=feed)

@@ -1,16 +1,41 @@
-"""Continuous beam search (sentences join and leave a running search) on a small ConvS2S: a
-sentence alone gets exactly beam search's hypotheses; sentences joining at different steps get
-beam search's translations; the model contract's joining half (concat of states and encoder
-outputs, per-row positions) agrees with separate decoding."""
+"""Continuous beam search (sentences join and leave a running search) on the families that
+support joining (ConvS2S, the LSTM and Dilated-RNN attention models): a sentence alone gets
+exactly beam search's hypotheses; sentences joining at different steps get beam search's
+translations; the model contract's joining half (concat of states and encoder outputs, per-row
+positions) agrees with separate decoding."""
 
 import pytest
 import torch
 
 from nmt.errors import NmtError
+from nmt.models.dilated_rnn import DilatedRNNConfig, DilatedRNNModel
 from nmt.models.lstm import LSTMConfig, LSTMModel
+from nmt.models.qrnn import QRNNConfig, QRNNModel
 from nmt.search import SearchConfig, beam_search
 from nmt.search.continuous import ContinuousBeamSearch
-from tests.search.test_convs2s_search import V, model, sources  # noqa: F401  (fixture)
+from tests.search.test_convs2s_search import V, sources
+from tests.search.test_convs2s_search import model as convs2s  # noqa: F401  (fixture)
+
+
+def _lstm(**options):
+    torch.manual_seed(1)
+    return LSTMModel(LSTMConfig(src_vocab_size=V, tgt_vocab_size=V, encoder_embed_dim=8,
+                                encoder_hidden_size=8, decoder_embed_dim=8, decoder_hidden_size=8,
+                                decoder_out_embed_dim=8, **options)).eval()
+
+
+def _dilated_rnn():
+    torch.manual_seed(2)
+    return DilatedRNNModel(DilatedRNNConfig(src_vocab_size=V, tgt_vocab_size=V, encoder_embed_dim=8,
+                                            encoder_hidden_size=8, encoder_layers=2)).eval()
+
+
+@pytest.fixture(scope="module", params=["convs2s", "lstm", "lstm-concat-nofeed", "dilated_rnn"])
+def model(request, convs2s):  # noqa: F811
+    return {"convs2s": lambda: convs2s,
+            "lstm": _lstm,
+            "lstm-concat-nofeed": lambda: _lstm(attention="concat", input_feeding=False),
+            "dilated_rnn": _dilated_rnn}[request.param]()
 
 CONFIGS = [SearchConfig(beam=5, max_len_b=15), SearchConfig(beam=3, nbest=3, lenpen=0.0),
            SearchConfig(beam=4, nbest=2, max_len_b=3, min_len=2, unkpen=0.5),
@@ -45,7 +70,7 @@ def same(a, b) -> bool:
 
 
 @pytest.mark.parametrize("cfg", CONFIGS)
-def test_a_sentence_alone_gets_exactly_beam_search(model, cfg):  # noqa: F811
+def test_a_sentence_alone_gets_exactly_beam_search(model, cfg):
     src, lens = sources(left_pad=False)
     for row in range(src.size(0)):
         width = int(lens[row])
@@ -55,7 +80,7 @@ def test_a_sentence_alone_gets_exactly_beam_search(model, cfg):  # noqa: F811
 
 
 @pytest.mark.parametrize("cfg", CONFIGS)
-def test_sentences_joining_at_different_steps_get_beam_search_translations(model, cfg):  # noqa: F811
+def test_sentences_joining_at_different_steps_get_beam_search_translations(model, cfg):
     src, lens = sources(left_pad=False)
     expected = {row: beam_search(model, src[row:row + 1, :int(lens[row])], lens[row:row + 1], cfg)[0]
                 for row in range(src.size(0))}
@@ -64,13 +89,13 @@ def test_sentences_joining_at_different_steps_get_beam_search_translations(model
     for row, hyps in found.items():
         want = expected[row]
         assert [h.tokens.tolist() for h in hyps] == [h.tokens.tolist() for h in want], row
-        assert [h.score for h in hyps] == pytest.approx([h.score for h in want], abs=1e-5)
+        assert [h.score for h in hyps] == pytest.approx([h.score for h in want], rel=1e-6, abs=1e-5)
         for h, w in zip(hyps, want):
             assert h.attention.shape == w.attention.shape
             assert torch.allclose(h.attention, w.attention, atol=1e-6)
 
 
-def test_joined_states_decode_as_the_separate_ones(model):  # noqa: F811
+def test_joined_states_decode_as_the_separate_ones(model):
     src, lens = sources(left_pad=False)
     with torch.inference_mode():
         a_enc, b_enc = model.encode(src[:2, :9], lens[:2]), model.encode(src[2:, :7], lens[2:])
@@ -85,10 +110,10 @@ def test_joined_states_decode_as_the_separate_ones(model):  # noqa: F811
     assert torch.allclose(joined, torch.cat([lp_a, lp_b]), atol=1e-5)
 
 
-def test_what_continuous_search_refuses(model):  # noqa: F811
-    lstm = LSTMModel(LSTMConfig(src_vocab_size=V, tgt_vocab_size=V)).eval()
+def test_what_continuous_search_refuses(model):
+    qrnn = QRNNModel(QRNNConfig(src_vocab_size=V, tgt_vocab_size=V)).eval()
     with pytest.raises(NmtError, match="cannot join"):
-        ContinuousBeamSearch(lstm, SearchConfig())
+        ContinuousBeamSearch(qrnn, SearchConfig())
     for cfg in (SearchConfig(sampling=True), SearchConfig(no_repeat_ngram_size=2)):
         with pytest.raises(NmtError):
             ContinuousBeamSearch(model, cfg)
