@@ -21,7 +21,7 @@ from nmt.bench import serve as benchmark_serve
 from nmt.bench import throughput as benchmark
 from nmt.cli import train as train_cli
 from nmt.cli import translate as translate_cli
-from nmt.data.files import atomic_write
+from nmt.data.files import atomic_write, check_output_path
 from nmt.data.text import read_lines
 from nmt.errors import NmtError
 
@@ -130,6 +130,8 @@ def _serve(args: argparse.Namespace) -> dict:
     options = ["--precision", args.precision, "--max-wait-ms", str(args.max_wait_ms),
                *(["--threads", str(args.threads)] if args.threads else [])]
 
+    if args.output:
+        check_output_path(args.output)  # before minutes of benchmarking, not after
     answers: list[str] | None = [""] * len(lines) if args.output else None
 
     def against(url: str, keep: bool = False) -> dict:

@@ -119,4 +119,3 @@ def select_rows(obj: Any, index: Tensor) -> Any:
 
     changes = {f.name: pick(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     return dataclasses.replace(obj, **changes)
-

@@ -347,7 +347,6 @@ class ConvS2SModel(Seq2SeqModel[ConvS2SEncoderOut, ConvS2SState]):
         logits, state = self.decoder.step(prev_tokens, state, enc)
         return self.log_probs(logits), state
 
-
     supports_joining = True
 
     def concat_encoder_out(self, encs: list[ConvS2SEncoderOut]) -> ConvS2SEncoderOut:

@@ -202,27 +202,26 @@ class ContinuousBeamSearch:
         for w in width[:-1]:
             base.append(base[-1] + w)
         joined = sum(len(c.sents) for c in joining)
-        step = _Step(sents, t, width, base, *self._histories(joined, encs))
+        step = _Step(sents, t, width, base, *self._histories(joined))
         if len(states) == 1:
             return step, prevs[0], states[0], encs[0]
         return (step, torch.cat(prevs), self.model.concat_states(states),
                 self.model.concat_encoder_out(encs))
 
-    def _histories(self, joined: int, encs: list) -> tuple[Tensor, Tensor, Tensor | None]:
-        """The running rows' histories followed by ``joined`` empty ones."""
-        width = max(_source_width(e) for e in encs)
+    def _histories(self, joined: int) -> tuple[Tensor, Tensor, Tensor | None]:
+        """The running rows' histories followed by ``joined`` empty ones. The attention history
+        keeps its own source width; :func:`_with_step` pads it to the step's."""
         if not self.sents:
             return (torch.empty(joined, 0, dtype=torch.long, device=self.device),
                     torch.empty(joined, 0, device=self.device),
-                    torch.empty(joined, 0, width, device=self.device))
+                    torch.empty(joined, 0, 0, device=self.device))
         tokens, cum, attn = self.tokens, self.cum, self.attn
         if joined:
             T = tokens.size(1)
             tokens = torch.cat([tokens, tokens.new_full((joined, T), PAD_ID)])
             cum = torch.cat([cum, cum.new_zeros(joined, T)])
-            if attn is not None:  # (R, T, S) padded along S to the joining sources, then their 0 rows
-                attn = torch.cat([F.pad(attn, (0, width - attn.size(2))),
-                                  attn.new_zeros(joined, T, width)])
+            if attn is not None:
+                attn = torch.cat([attn, attn.new_zeros(joined, T, attn.size(2))])
         return tokens, cum, attn
 
     def _rules(self, lp: Tensor, step: _Step) -> None:
@@ -292,7 +291,7 @@ class ContinuousBeamSearch:
         scores = (total / lengths.to(total.device)).tolist()
         hyp_attn = None
         if attn is not None:
-            hyp_attn = torch.cat([step.attn[rows], attn[rows].unsqueeze(1)], dim=1)  # (n, T + 1, S)
+            hyp_attn = _with_step(step.attn[rows], attn[rows])  # (n, T + 1, S)
         for j, (i, t) in enumerate(zip(sent_pos, steps)):
             sent = step.sents[i]
             if len(sent.hyps) < self.cfg.beam:
@@ -325,8 +324,7 @@ class ContinuousBeamSearch:
         keep_cols = max(self.t)  # the longest history left
         self.tokens = torch.cat([step.tokens[rows], tokens.view(-1, 1)], dim=1)[:, -keep_cols:]
         self.cum = torch.cat([step.cum[rows], scores.view(-1, 1)], dim=1)[:, -keep_cols:]
-        self.attn = None if attn is None else torch.cat(
-            [step.attn[rows], attn[rows].unsqueeze(1)], dim=1)[:, -keep_cols:]
+        self.attn = None if attn is None else _with_step(step.attn[rows], attn[rows])[:, -keep_cols:]
         self.state = self.model.reorder_state(state, rows)
         if len(kept_list) < len(step.sents) or any(w != beam for w in step.width):
             first_rows = torch.tensor([step.base[i] for i in kept_list], device=rows.device)
@@ -334,12 +332,12 @@ class ContinuousBeamSearch:
         self.enc = enc
 
 
-def _source_width(enc) -> int:
-    """S of an encoder output: the width of its pad mask, or of its first tensor with two dims."""
-    mask = getattr(enc, "pad_mask", None)
-    if isinstance(mask, Tensor):
-        return mask.size(1)
-    return next(v.size(1) for v in vars(enc).values() if isinstance(v, Tensor) and v.dim() >= 2)
+def _with_step(history: Tensor, attn: Tensor) -> Tensor:
+    """Attention history (n, T, S') and this step's attention (n, S), S' <= S (the search's
+    sources only grow while rows run) -> (n, T + 1, S), the history padded with 0 along S."""
+    if history.size(2) < attn.size(1):
+        history = F.pad(history, (0, attn.size(1) - history.size(2)))
+    return torch.cat([history, attn.unsqueeze(1)], dim=1)
 
 
 def _pad_k(x: Tensor, k: int, fill) -> Tensor:

@@ -6,8 +6,7 @@ options while the batch stays within ``max_batch_tokens`` source words, waiting 
 ``max_wait_ms`` after the oldest job arrived for more to come.
 
 Where the model can (``nmt.Model.continuous``: ConvS2S, LSTM and Dilated-RNN beam search
-without a target prefix),
-batching is continuous: the batch's sentences form a running beam search
+without a target prefix), batching is continuous: the batch's sentences form a running beam search
 (:mod:`nmt.search.continuous`), jobs that arrive later join it at the next decoder step (again
 with the same options, within ``max_batch_tokens`` source words in flight), and each job is
 answered as soon as its own sentences are done. A small batch no longer runs on for its longest
