@@ -48,8 +48,10 @@ def forward_fixture(name: str) -> dict:
 
 
 @cache
-def run_with_activations(name: str):
-    """Our teacher-forced pass on the fixture batch, with fairseq's hooked activations."""
+def run_with_activations(name: str, reference_convs: bool = False):
+    """Our teacher-forced pass on the fixture batch, with fairseq's hooked activations (the
+    convolutions' outputs before the GLU only with ``reference_convs``: the pass then runs each
+    GLU convolution as ``forward_reference``, a Conv1d, instead of one product over its taps)."""
     model, f = fixture_model(name), forward_fixture(name)
     acts, hooks = {}, []
 
@@ -67,6 +69,8 @@ def run_with_activations(name: str):
         hooks += [part.fc1.register_forward_hook(keep(f"act.{side}.fc1.out")),
                   part.fc2.register_forward_hook(keep(f"act.{side}.fc2.out"))]
         for i, layer in enumerate(part.layers):
+            if reference_convs:
+                layer.conv.forward = layer.conv.forward_reference
             hooks.append(layer.conv.conv.register_forward_hook(
                 keep(f"act.{side}.convolutions.{i}.out", transpose=True)))
             if layer.attention is not None:
@@ -78,6 +82,8 @@ def run_with_activations(name: str):
     finally:
         for h in hooks:
             h.remove()
+        for layer in [*model.encoder.layers, *model.decoder.layers]:
+            layer.conv.__dict__.pop("forward", None)
     return enc, logits, attn, acts
 
 
@@ -177,7 +183,7 @@ def test_encoder_outputs_and_attention(name):
 @pytest.mark.parametrize("name", MODELS)
 def test_layer_activations(name):
     f = forward_fixture(name)
-    _, _, _, acts = run_with_activations(name)
+    _, _, _, acts = run_with_activations(name, reference_convs=True)
     rows = f["act_rows"]
     expected_keys = {k for k in f if k.startswith("act.")}
     assert expected_keys == set(acts)
