@@ -22,6 +22,11 @@ Further rules search relies on:
   :mod:`nmt.search.continuous`) sets ``supports_joining`` and implements
   :meth:`~Seq2SeqModel.concat_encoder_out` and :meth:`~Seq2SeqModel.concat_states`; its state then
   keeps each row's own position, since rows that joined at different steps are at different ones;
+- a family whose decoder reads one encoder row per sentence however many rows (hypotheses) the
+  sentence has, ``w`` consecutive rows each, sets ``shares_encoder_rows``: beam search then never
+  expands the encoder output to ``beam`` rows and only selects the sentences still running
+  (its decoder must still accept one encoder row per decoder row, as ensembles and continuous
+  batching pass it);
 - ``output_layer`` names the module that maps the decoder's output to the target vocabulary (a
   Linear, or int8 dynamic Linear), which a lexical shortlist (:mod:`nmt.search.shortlist`, built
   by :mod:`nmt.data.shortlist`) narrows to a subset of the vocabulary.
@@ -77,6 +82,7 @@ class Seq2SeqModel(nn.Module, ABC, Generic[EncoderOut, State]):
         return select_rows(enc, index)
 
     supports_joining = False  # see concat_encoder_out / concat_states
+    shares_encoder_rows = False  # see the module docstring
 
     def concat_encoder_out(self, encs: list[EncoderOut]) -> EncoderOut:
         """The rows of several encoder outputs, in order, as one (their sources may differ in

@@ -348,6 +348,7 @@ class ConvS2SModel(Seq2SeqModel[ConvS2SEncoderOut, ConvS2SState]):
         return self.log_probs(logits), state
 
     supports_joining = True
+    shares_encoder_rows = True  # MultiStepAttention groups each sentence's rows
 
     def concat_encoder_out(self, encs: list[ConvS2SEncoderOut]) -> ConvS2SEncoderOut:
         """Sources right-padded to the longest: z and ze 0 there, pad_mask True (never attended)."""

@@ -59,16 +59,24 @@ class MultiStepAttention(nn.Module):
 
     def forward(self, x: Tensor, target_embedding: Tensor, keys: Tensor, values: Tensor,
                 pad_mask: Tensor, scale: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """x (B, T, C), target_embedding (B, T, D), keys z (B, S, D), values ze (B, S, D),
+        """x (R, T, C), target_embedding (R, T, D), keys z (B, S, D), values ze (B, S, D),
         pad_mask (B, S) True at pads, scale (B, 1, 1) from :func:`source_length_scale`.
 
-        Returns the layer output (B, T, C) and the attention probabilities (B, T, S).
+        The R = B·w rows of x are w consecutive rows per sentence (a beam search's hypotheses,
+        w = 1 in training): the rows of a sentence attend over its one copy of the source, so
+        the encoder output is never copied per hypothesis.
+
+        Returns the layer output (R, T, C) and the attention probabilities (R, T, S).
         """
         if scale is None:
             scale = source_length_scale(pad_mask)
-        d = (self.in_projection(x) + target_embedding) * SQRT_HALF  # (B, T, D)
-        scores = torch.bmm(d, keys.transpose(1, 2))  # (B, T, S)
+        R, T, _ = x.shape
+        B, S, D = keys.shape
+        d = (self.in_projection(x) + target_embedding) * SQRT_HALF  # (R, T, D)
+        d = d.reshape(B, -1, D)  # (B, w·T, D): each sentence's rows together
+        scores = torch.bmm(d, keys.transpose(1, 2))  # (B, w·T, S)
         scores = scores.float().masked_fill(pad_mask.unsqueeze(1), float("-inf"))
-        attn = F.softmax(scores, dim=-1).type_as(d)  # (B, T, S)
-        context = torch.bmm(attn, values) * scale.to(attn.dtype)  # (B, T, D)
-        return (self.out_projection(context) + x) * SQRT_HALF, attn
+        attn = F.softmax(scores, dim=-1).type_as(d)  # (B, w·T, S)
+        context = torch.bmm(attn, values) * scale.to(attn.dtype)  # (B, w·T, D)
+        out = self.out_projection(context.reshape(R, T, D))  # (R, T, C)
+        return (out + x) * SQRT_HALF, attn.reshape(R, T, S)

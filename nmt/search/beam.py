@@ -31,7 +31,8 @@ The hot path is batched tensor work over the (sentences × beam) rows: per step 
 ``decode_step``, one pass over the log-probs (``amax``), two small ``topk`` and one
 ``reorder_state``. Only finished hypotheses are handled one by one in Python. Done sentences leave
 the batch (state, encoder output and histories shrink), as in fairseq. Unlike fairseq, step 0 runs
-the decoder on one row per sentence, and the encoder output is expanded to ``beam`` rows after it.
+the decoder on one row per sentence, and the encoder output is expanded to ``beam`` rows after it,
+except for a model that ``shares_encoder_rows`` (its decoder reads one encoder row per sentence).
 """
 
 from __future__ import annotations
@@ -310,7 +311,10 @@ def _advance(model, live: _Live, state, attn: Tensor | None, cand: Candidates, p
     rows = cand.rows.gather(1, picks)[kept].view(-1)  # (b'·beam,) rows of the current numbering
     tokens = cand.tokens.gather(1, picks)[kept].view(-1, 1)  # (b'·beam, 1)
     enc = live.enc
-    if live.width != beam or kept.numel() < keep.numel():  # expand after step 0, or shrink
+    if getattr(model, "shares_encoder_rows", False):  # one encoder row per sentence throughout
+        if kept.numel() < keep.numel():
+            enc = model.reorder_encoder_out(enc, kept)
+    elif live.width != beam or kept.numel() < keep.numel():  # expand after step 0, or shrink
         enc_rows = kept.repeat_interleave(beam) * live.width  # (b'·beam,)
         if live.width == beam:
             enc_rows = enc_rows + torch.arange(beam, device=kept.device).repeat(kept.numel())
