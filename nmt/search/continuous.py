@@ -8,11 +8,15 @@ step (a few hundred small operations around the matrix products) is shared by al
 
 :class:`ContinuousBeamSearch` keeps the rules of :mod:`nmt.search.beam` sentence by sentence, each
 sentence with its own step ``t`` (tokens chosen so far) and its own ``max_len`` (fairseq's
-``a·S + b`` with ``S`` its own source length, eos included). A sentence's first step runs on one
-row, later steps on ``beam`` rows, as in :func:`nmt.search.beam.beam_search`; rows that joined at
-different steps sit side by side in one decoder call, each at its own position. A sentence
-searched alone gets exactly ``beam_search``'s hypotheses; among others, floating-point sums run
-over other batch shapes (as they do between any two batchings in `nmt translate`).
+``a·S + b`` with ``S`` its own source length, eos included). Sentences that start a search run
+their first step on one row each, later steps on ``beam`` rows, as in
+:func:`nmt.search.beam.beam_search`; sentences that join a running search take ``beam`` rows at
+once, all but the first dead (cumulative score −inf) for their first step, so every sentence of a
+step has as many rows and a model that ``shares_encoder_rows`` keeps one encoder row per
+sentence. Rows that joined at different steps sit side by side in one decoder call, each at its
+own position. A sentence searched alone gets exactly ``beam_search``'s hypotheses; among others,
+floating-point sums run over other batch shapes (as they do between any two batchings in
+`nmt translate`).
 
 The histories (tokens, cumulative scores, attention) are right-aligned: row ``r`` of a sentence
 at step ``t`` holds its tokens in the last ``t`` of ``T`` columns. Target prefixes and n-gram
@@ -97,20 +101,27 @@ class _Cohort:
 
 @dataclass
 class _Step:
-    """What one step works on: the running rows (``beam`` per sentence) followed by the joining
-    rows (one per sentence), and the histories of all of them (the joining rows' empty).
+    """What one step works on: ``width`` rows per sentence, the running sentences' followed by
+    the joining ones' (one row each when they start the search, else ``beam`` with all but the
+    first dead), and the histories of all of them (the joining rows' empty).
 
-    t:      per sentence its steps done; width: per sentence its rows; base: its first row
+    t:      per sentence its steps done; width: rows per sentence, the same for all
     tokens: (R, T) long; cum: (R, T) float; attn: (R, T, S) or None, right-aligned histories
+    last:   (R, 1) float, each row's cumulative score so far (−inf on dead rows), None when every
+            sentence is at its first step
     """
 
     sents: list[_Sentence]
     t: list[int]
-    width: list[int]
-    base: list[int]
+    width: int
     tokens: Tensor
     cum: Tensor
     attn: Tensor | None
+    last: Tensor | None
+
+    def rows(self, i: int) -> slice:
+        """The rows of sentence ``i``."""
+        return slice(i * self.width, (i + 1) * self.width)
 
 
 class ContinuousBeamSearch:
@@ -127,6 +138,7 @@ class ContinuousBeamSearch:
         if cfg.sampling or cfg.no_repeat_ngram_size:
             raise NmtError("continuous search does beam search without n-gram blocking")
         self.model, self.cfg = model, cfg
+        self._shared = getattr(model, "shares_encoder_rows", False)
         self.device = next(model.parameters()).device
         self.pending: list[_Cohort] = []
         self.sents: list[_Sentence] = []  # the running sentences, beam rows each
@@ -183,46 +195,54 @@ class ContinuousBeamSearch:
     def _gather(self):
         """The step's rows: the running sentences' then the joining ones', with their decoder
         inputs (prev tokens (R,), state, encoder output) and histories."""
-        beam, joining = self.cfg.beam, self.pending
-        self.pending = []
-        sents, t, width = list(self.sents), list(self.t), [beam] * len(self.sents)
+        joining, self.pending = self.pending, []
+        width = self.cfg.beam if self.sents else 1  # a new search starts on one row per sentence
+        sents, t = list(self.sents), list(self.t)
         prevs, states, encs = [], [], []
         if self.sents:
             prevs.append(self.tokens[:, -1])
             states.append(self.state)
             encs.append(self.enc)
         for cohort in joining:
+            n = len(cohort.sents)
             sents += cohort.sents
-            t += [0] * len(cohort.sents)
-            width += [1] * len(cohort.sents)
-            prevs.append(torch.full((len(cohort.sents),), EOS_ID, device=self.device))
-            states.append(cohort.state)
-            encs.append(cohort.enc)
-        base = [0]
-        for w in width[:-1]:
-            base.append(base[-1] + w)
-        joined = sum(len(c.sents) for c in joining)
-        step = _Step(sents, t, width, base, *self._histories(joined))
+            t += [0] * n
+            prevs.append(torch.full((n * width,), EOS_ID, device=self.device))
+            state, enc = cohort.state, cohort.enc
+            if width > 1:  # the cohort's rows, each sentence's repeated
+                rows = torch.arange(n, device=self.device).repeat_interleave(width)  # (n·w,)
+                state = self.model.reorder_state(state, rows)
+                if not self._shared:
+                    enc = self.model.reorder_encoder_out(enc, rows)
+            states.append(state)
+            encs.append(enc)
+        step = _Step(sents, t, width, *self._histories(len(sents) - len(self.sents), width))
         if len(states) == 1:
             return step, prevs[0], states[0], encs[0]
         return (step, torch.cat(prevs), self.model.concat_states(states),
                 self.model.concat_encoder_out(encs))
 
-    def _histories(self, joined: int) -> tuple[Tensor, Tensor, Tensor | None]:
-        """The running rows' histories followed by ``joined`` empty ones. The attention history
-        keeps its own source width; :func:`_with_step` pads it to the step's."""
+    def _histories(self, joined: int, width: int):
+        """The running rows' histories followed by empty ones for ``joined`` sentences of
+        ``width`` rows, and each row's last cumulative score (−inf on the joining sentences'
+        dead rows). The attention history keeps its own source width; :func:`_with_step` pads it
+        to the step's."""
+        n = joined * width
         if not self.sents:
-            return (torch.empty(joined, 0, dtype=torch.long, device=self.device),
-                    torch.empty(joined, 0, device=self.device),
-                    torch.empty(joined, 0, 0, device=self.device))
-        tokens, cum, attn = self.tokens, self.cum, self.attn
+            return (torch.empty(n, 0, dtype=torch.long, device=self.device),
+                    torch.empty(n, 0, device=self.device),
+                    torch.empty(n, 0, 0, device=self.device), None)
+        tokens, cum, attn, last = self.tokens, self.cum, self.attn, self.cum[:, -1:]
         if joined:
             T = tokens.size(1)
-            tokens = torch.cat([tokens, tokens.new_full((joined, T), PAD_ID)])
-            cum = torch.cat([cum, cum.new_zeros(joined, T)])
+            tokens = torch.cat([tokens, tokens.new_full((n, T), PAD_ID)])
+            cum = torch.cat([cum, cum.new_zeros(n, T)])
             if attn is not None:
-                attn = torch.cat([attn, attn.new_zeros(joined, T, attn.size(2))])
-        return tokens, cum, attn
+                attn = torch.cat([attn, attn.new_zeros(n, T, attn.size(2))])
+            first = torch.full((joined, width), NEG_INF, device=self.device)  # (joined, w)
+            first[:, 0] = 0.0
+            last = torch.cat([last, first.view(n, 1)])
+        return tokens, cum, attn, last
 
     def _rules(self, lp: Tensor, step: _Step) -> None:
         """The rules of :func:`nmt.search.common.apply_step_rules`, row by row: pad never, unk
@@ -230,8 +250,8 @@ class ContinuousBeamSearch:
         lp[:, PAD_ID] = NEG_INF
         if self.cfg.unkpen:
             lp[:, UNK_ID] -= self.cfg.unkpen
-        for s, t, b, w in zip(step.sents, step.t, step.base, step.width):
-            rows = slice(b, b + w)
+        for i, (s, t) in enumerate(zip(step.sents, step.t)):
+            rows = step.rows(i)
             if t >= s.max_len:
                 eos = lp[rows, EOS_ID].clone()
                 lp[rows] = NEG_INF
@@ -240,21 +260,9 @@ class ContinuousBeamSearch:
                 lp[rows, EOS_ID] = NEG_INF
 
     def _candidates(self, lp: Tensor, step: _Step) -> Candidates:
-        """Rule 3 for the running rows (``beam`` each) and for the joining rows (one each), as one
-        (b, k) set; rows index the step's rows."""
-        beam, running = self.cfg.beam, len(self.sents)
-        R = running * beam
-        parts = []
-        if running:
-            parts.append(top_candidates(lp[:R], self.cum[:, -1:], running, beam, beam))
-        if len(step.sents) > running:
-            c = top_candidates(lp[R:], None, len(step.sents) - running, 1, beam)
-            parts.append(Candidates(c.scores, c.tokens, c.rows + R))
-        if len(parts) == 1:
-            return parts[0]
-        k = max(p.scores.size(1) for p in parts)
-        return Candidates(*(torch.cat([_pad_k(getattr(p, f), k, fill) for p in parts])
-                            for f, fill in (("scores", NEG_INF), ("tokens", EOS_ID), ("rows", 0))))
+        """Rule 3 for every sentence's rows at once; a joining sentence's dead rows (−inf so far)
+        offer no candidate, so its candidates are its first row's, as on a step of its own."""
+        return top_candidates(lp, step.last, len(step.sents), step.width, self.cfg.beam)
 
     def _finish(self, cand: Candidates, step: _Step, attn: Tensor | None,
                 at_max: list[bool]) -> None:
@@ -271,7 +279,8 @@ class ContinuousBeamSearch:
 
     def _finish_all(self, lp: Tensor, step: _Step, attn: Tensor | None, i: int) -> None:
         """Rule 6 at sentence ``i``'s ``max_len``: every row ends with the forced eos, best first."""
-        rows = torch.arange(step.base[i], step.base[i] + step.width[i], device=lp.device)
+        live = step.rows(i) if step.t[i] else slice(i * step.width, i * step.width + 1)
+        rows = torch.arange(live.start, live.stop, device=lp.device)  # a first step has one live row
         total = lp[rows, EOS_ID]  # (w,)
         total = total.masked_fill(torch.isnan(total), NEG_INF)
         if step.t[i]:
@@ -317,8 +326,9 @@ class ContinuousBeamSearch:
             return
         rows = cand.rows.gather(1, picks)  # (b, beam) of the step's rows
         tokens = cand.tokens.gather(1, picks)  # (b, beam)
-        if len(kept_list) < len(done):
-            kept = torch.tensor(kept_list, device=rows.device)
+        leaving = len(kept_list) < len(done)
+        if leaving:
+            kept = torch.tensor(kept_list, device=rows.device)  # (b',)
             rows, tokens, scores = rows[kept], tokens[kept], scores[kept]
         rows = rows.view(-1)  # (b'·beam,)
         keep_cols = max(self.t)  # the longest history left
@@ -326,8 +336,11 @@ class ContinuousBeamSearch:
         self.cum = torch.cat([step.cum[rows], scores.view(-1, 1)], dim=1)[:, -keep_cols:]
         self.attn = None if attn is None else _with_step(step.attn[rows], attn[rows])[:, -keep_cols:]
         self.state = self.model.reorder_state(state, rows)
-        if len(kept_list) < len(step.sents) or any(w != beam for w in step.width):
-            first_rows = torch.tensor([step.base[i] for i in kept_list], device=rows.device)
+        if self._shared:  # one encoder row per sentence: keep those still running
+            if leaving:
+                enc = self.model.reorder_encoder_out(enc, kept)
+        elif leaving or step.width != beam:
+            first_rows = torch.tensor([i * step.width for i in kept_list], device=rows.device)
             enc = self.model.reorder_encoder_out(enc, first_rows.repeat_interleave(beam))
         self.enc = enc
 
@@ -338,10 +351,3 @@ def _with_step(history: Tensor, attn: Tensor) -> Tensor:
     if history.size(2) < attn.size(1):
         history = F.pad(history, (0, attn.size(1) - history.size(2)))
     return torch.cat([history, attn.unsqueeze(1)], dim=1)
-
-
-def _pad_k(x: Tensor, k: int, fill) -> Tensor:
-    """(b, k') -> (b, k), the new ranks filled with ``fill`` (dead eos candidates, ranked last)."""
-    if x.size(1) == k:
-        return x
-    return torch.cat([x, x.new_full((x.size(0), k - x.size(1)), fill)], dim=1)
