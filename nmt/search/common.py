@@ -157,7 +157,7 @@ def force_prefix(lp: Tensor, step: int, max_len: int, prefix: Tensor | None) -> 
     wanted = prefix[:, step]  # (R,)
     rows = wanted.ne(PAD_ID).nonzero().squeeze(1)  # (r,)
     if rows.numel():
-        kept = lp[rows, wanted[rows]].nan_to_num(nan=NEG_INF)  # (r,)
+        kept = lp[rows, wanted[rows]].nan_to_num(nan=NEG_INF, neginf=NEG_INF)  # (r,) −inf stays
         lp[rows] = NEG_INF
         lp[rows, wanted[rows]] = kept
     return lp

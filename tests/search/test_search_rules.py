@@ -310,3 +310,21 @@ def test_bad_config(bad, message):
 def test_beam_too_large_for_vocabulary():
     with pytest.raises(NmtError, match="too large"):
         run(RandomModel(), SearchConfig(beam=30))
+
+
+def test_a_forced_prefix_token_keeps_its_own_log_prob_even_minus_inf():
+    """The prefix rule keeps the wanted token's log-prob as it is: -inf (a token the other rules
+    forbid) stays -inf and NaN becomes -inf; neither turns into a finite score."""
+    from nmt.data.dictionary import PAD_ID
+    from nmt.search.common import NEG_INF, force_prefix
+
+    lp = torch.log_softmax(torch.randn(3, 8), dim=-1)
+    lp[0, 5] = NEG_INF
+    lp[1, 6] = float("nan")
+    expected = lp[2, 7].item()
+    prefix = torch.tensor([[5], [6], [7]])
+    force_prefix(lp, 0, 10, prefix)
+    assert lp[0].max().item() == NEG_INF and lp[1].max().item() == NEG_INF
+    assert lp[2, 7].item() == expected and torch.isinf(lp[2, :7]).all()
+    untouched = torch.log_softmax(torch.randn(1, 8), dim=-1)
+    assert torch.equal(force_prefix(untouched.clone(), 0, 10, torch.tensor([[PAD_ID]])), untouched)
