@@ -227,6 +227,7 @@ class LuongDecoding:
         return self.log_probs(logits), state
 
     supports_joining = True  # the state has no position: rows at different steps stack as they are
+    shares_encoder_rows = True  # GlobalAttention groups each sentence's rows
 
     def concat_encoder_out(self, encs: list[LSTMEncoderOut]) -> LSTMEncoderOut:
         """Sources right-padded to the longest: keys and values 0 there, pad_mask True (never

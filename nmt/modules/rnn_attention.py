@@ -85,13 +85,19 @@ class GlobalAttention(nn.Module):
 
     def forward(self, query: Tensor, keys: Tensor, values: Tensor,
                 bias: Tensor) -> tuple[Tensor, Tensor]:
-        """query h_t (B, T, query_dim), keys and values from :meth:`prepare`, bias (B, 1, S) from
-        :func:`attention_bias` -> (h~ (B, T, query_dim), attention a (B, T, S))."""
+        """query h_t (R, T, query_dim), keys and values from :meth:`prepare` (B sources), bias
+        (B, 1, S) from :func:`attention_bias` -> (h~ (R, T, query_dim), attention a (R, T, S)).
+
+        The R = B·w query rows are w consecutive rows per source (a beam search's hypotheses,
+        w = 1 in training): a sentence's rows attend over its one copy of the source."""
+        R, T, _ = query.shape
+        query = query.reshape(values.size(0), -1, query.size(-1))  # (B, w·T, query_dim)
         if self.score == "concat":
             hidden = torch.tanh(keys.unsqueeze(1) + self.query_proj(query).unsqueeze(3))
-            scores = torch.matmul(self.v.weight, hidden).squeeze(2)  # (B, T, A, S) -> (B, T, S)
+            scores = torch.matmul(self.v.weight, hidden).squeeze(2)  # (B, wT, A, S) -> (B, wT, S)
         else:
-            scores = torch.bmm(query, keys)  # (B, T, S)
-        attn = F.softmax(scores.float() + bias, dim=-1).type_as(values)
+            scores = torch.bmm(query, keys)  # (B, w·T, S)
+        attn = F.softmax(scores.float() + bias, dim=-1).type_as(values)  # (B, w·T, S)
         own = F.linear(query, self.output_proj.weight[:, self.source_dim :])  # W_ch h_t
-        return torch.tanh(torch.baddbmm(own.type_as(values), attn, values)), attn
+        out = torch.tanh(torch.baddbmm(own.type_as(values), attn, values))  # (B, w·T, query_dim)
+        return out.reshape(R, T, -1), attn.reshape(R, T, -1)

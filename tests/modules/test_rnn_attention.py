@@ -78,3 +78,23 @@ def test_bias_and_errors():
         GlobalAttention(4, 8, score="dot")
     with pytest.raises(NmtError, match="unknown attention score"):
         GlobalAttention(4, 4, score="mlp")
+
+
+@pytest.mark.parametrize("score", ["dot", "general", "concat"])
+def test_rows_of_a_sentence_share_its_source(score):
+    """w consecutive query rows per sentence over one copy of each source (beam search's layout)
+    give what the same rows give over the source copied once per row."""
+    torch.manual_seed(2)
+    source_dim = HQ if score == "dot" else HS
+    att = GlobalAttention(HQ, source_dim, score=score, attention_dim=3)
+    w = 4
+    query, source = torch.randn(B * w, 1, HQ), torch.randn(B, S, source_dim)
+    pad_mask = torch.zeros(B, S, dtype=torch.bool)
+    pad_mask[1, 3:] = True
+    keys, values = att.prepare(source)
+    out, attn = att(query, keys, values, attention_bias(pad_mask))
+    rows = torch.arange(B).repeat_interleave(w)  # (B·w,) each row's sentence
+    out_copied, attn_copied = att(query, keys[rows], values[rows], attention_bias(pad_mask[rows]))
+    assert out.shape == (B * w, 1, HQ) and attn.shape == (B * w, 1, S)
+    torch.testing.assert_close(out, out_copied, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(attn, attn_copied, atol=1e-6, rtol=1e-5)
