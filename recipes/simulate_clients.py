@@ -19,6 +19,7 @@ import time
 
 import nmt
 from nmt.data.text import read_lines
+from nmt.errors import NmtError
 
 
 def run_clients(model, lines: list[str], clients: int, requests: int) -> dict:
@@ -55,11 +56,16 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--whole", action="store_true", help="the whole batches a batching server forms")
     args = p.parse_args()
+    if min(args.clients, args.requests, args.repeats) < 1:
+        raise SystemExit("simulate_clients: --clients, --requests and --repeats must be >= 1")
     total = args.clients * args.requests
-    lines = list(itertools.islice(read_lines(args.input), total))
-    if len(lines) < total:
-        raise SystemExit(f"{args.input} has {len(lines)} lines; {total} are needed")
-    model = nmt.load(args.checkpoint, threads=args.threads)
+    try:
+        lines = list(itertools.islice(read_lines(args.input), total))
+        if len(lines) < total:
+            raise NmtError(f"{args.input} has {len(lines)} lines; {total} are needed")
+        model = nmt.load(args.checkpoint, threads=args.threads)
+    except NmtError as e:
+        raise SystemExit(f"simulate_clients: {e}") from None
     model.translate(lines[:16])  # warm-up
     for _ in range(args.repeats):
         started = time.perf_counter()

@@ -279,8 +279,8 @@ class ContinuousBeamSearch:
 
     def _finish_all(self, lp: Tensor, step: _Step, attn: Tensor | None, i: int) -> None:
         """Rule 6 at sentence ``i``'s ``max_len``: every row ends with the forced eos, best first."""
-        live = step.rows(i) if step.t[i] else slice(i * step.width, i * step.width + 1)
-        rows = torch.arange(live.start, live.stop, device=lp.device)  # a first step has one live row
+        first, live = i * step.width, step.width if step.t[i] else 1  # a first step: one live row
+        rows = torch.arange(first, first + live, device=lp.device)
         total = lp[rows, EOS_ID]  # (w,)
         total = total.masked_fill(torch.isnan(total), NEG_INF)
         if step.t[i]:

@@ -6,9 +6,10 @@ import pytest
 import torch
 from search_fakes import A, B, C, D, E, RandomModel, TableModel, attention_position, source_batch
 
-from nmt.data.dictionary import EOS_ID, UNK_ID
+from nmt.data.dictionary import EOS_ID, PAD_ID, UNK_ID
 from nmt.errors import NmtError
 from nmt.search import SearchConfig, beam_search, greedy_search, search
+from nmt.search.common import NEG_INF, force_prefix
 
 ONE_SRC = source_batch([A], [4])
 
@@ -315,9 +316,6 @@ def test_beam_too_large_for_vocabulary():
 def test_a_forced_prefix_token_keeps_its_own_log_prob_even_minus_inf():
     """The prefix rule keeps the wanted token's log-prob as it is: -inf (a token the other rules
     forbid) stays -inf and NaN becomes -inf; neither turns into a finite score."""
-    from nmt.data.dictionary import PAD_ID
-    from nmt.search.common import NEG_INF, force_prefix
-
     lp = torch.log_softmax(torch.randn(3, 8), dim=-1)
     lp[0, 5] = NEG_INF
     lp[1, 6] = float("nan")
