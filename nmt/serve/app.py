@@ -76,7 +76,7 @@ class Service:
                         item_prefixes: list[str] | None = None):
         """Per item of ``q``: (its sentences, their n-best lists, the separators), and the job's
         timing. An item's prefix is its first sentence's."""
-        split = [split_sentences(item) for item in items]
+        split = [split_sentences(item, served.pair[0]) for item in items]
         lines = [s for sentences, _ in split for s in sentences]
         line_prefixes = None
         if item_prefixes is not None:
