@@ -14,7 +14,8 @@ from nmt.serve.metrics import Metrics
 from nmt.serve.models import serve_models
 from nmt.serve.requests import Limits
 
-LINES = ["A dog runs in the snow.", "Two men are sitting on a bench.", "A girl plays."]
+LINES = ["A dog runs in the snow.", "Two men are sitting on a bench.", "A girl plays.",
+         "A man is walking past a large sign that says E.S.E. Electronics."]  # one sentence
 
 
 @pytest.fixture(scope="module")
