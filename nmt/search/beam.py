@@ -59,7 +59,9 @@ from nmt.search.common import (
     step_attention,
 )
 
-_CHUNKS = 1024  # the vocabulary is ranked in this many strided chunks (see _top_candidates)
+# top_candidates ranks the vocabulary in strided chunks of about this many tokens, the chunk count
+# a multiple of 64 (SIMD-friendly): fastest at 9,808 and at 40,000 target pieces alike
+_CHUNK_TOKENS = 38
 
 
 @dataclass
@@ -205,7 +207,7 @@ def top_candidates(lp: Tensor, cum: Tensor | None, bsz: int, width: int,
     k = min(2 * beam, width * vocab - 1)  # fairseq's -1: never all of the vocabulary
     if k < beam:
         raise NmtError(f"beam {beam} is too large for a vocabulary of {vocab}")
-    chunks = _chunk_max(lp, min(_CHUNKS, vocab))  # (R, C)
+    chunks = _chunk_max(lp, min(vocab, max(k, vocab // _CHUNK_TOKENS // 64 * 64, 64)))  # (R, C)
     n_chunks = chunks.size(1)
     if cum is not None:
         chunks = chunks + cum
