@@ -54,18 +54,27 @@ def bench_data(data_dir: str | Path, split: str = "train", max_tokens: int = 400
     }
 
 
-def _flops_per_target_token(trainer, batches) -> float:
-    """Floating-point operations of one training step (forward + backward: matrix products and
-    convolutions, counted from their shapes by torch's FlopCounterMode) per target token."""
+def count_flops(run) -> int:
+    """Floating-point operations of ``run()``'s matrix products and convolutions, counted from
+    their shapes by torch's FlopCounterMode (elementwise work is not counted)."""
     from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        run()
+    return counter.get_total_flops()
+
+
+def _flops_per_target_token(trainer, batches) -> float:
+    """:func:`count_flops` of one training step (forward + backward) per target token."""
+
+    def step(batch) -> None:
+        loss, _ = trainer._loss(batch)
+        loss.backward()
 
     flops = tokens = 0
     for batch in batches:
-        with FlopCounterMode(display=False) as counter:
-            loss, _ = trainer._loss(batch)
-            loss.backward()
+        flops += count_flops(lambda b=batch: step(b))
         trainer.model.zero_grad(set_to_none=True)
-        flops += counter.get_total_flops()
         tokens += batch.ntokens
     return flops / max(tokens, 1)
 
@@ -132,12 +141,21 @@ def bench_train(cfg, data_dir: str | Path, warmup: int = 5, windows: int = 5,
     }
 
 
-def bench_translate(translator, lines: list[str], repeats: int = 3) -> dict:
+def bench_translate(translator, lines: list[str], repeats: int = 3, flops: bool = False) -> dict:
     """Translation throughput over ``lines``, end to end (raw text in, detokenized text out) and
-    search alone (pre-encoded batches); medians of ``repeats`` passes after one warm-up pass."""
+    search alone (pre-encoded batches); medians of ``repeats`` passes after one warm-up pass.
+    ``flops``: also the search's rate of floating-point operations (:func:`count_flops`, one more,
+    untimed pass) and its share of this host's matrix-product peak in the search's precision."""
     import torch
 
+    from nmt.search.common import autocast_dtype
+
     batches = translator.encoded_batches([translator.source(line) for line in lines])
+
+    def search() -> None:
+        for _, src, lens in batches:
+            translator.search(src, lens)  # through the shortlist when there is one
+
     translator.translate(lines[:200])  # warm-up
     full, search_only, out_tokens = [], [], 0
     for _ in range(repeats):
@@ -145,11 +163,18 @@ def bench_translate(translator, lines: list[str], repeats: int = 3) -> dict:
         results = translator.translate(lines)
         full.append(time.perf_counter() - t)
         t = time.perf_counter()
-        for _, src, lens in batches:
-            translator.search(src, lens)  # through the shortlist when there is one
+        search()
         search_only.append(time.perf_counter() - t)
         out_tokens = sum(len(r[0].pieces) + 1 for r in results if r)
     n = len(lines)
+    rate = {}
+    if flops:
+        gflops = count_flops(search) / statistics.median(search_only) / 1e9
+        precision = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(
+            autocast_dtype(translator.cfg), "fp32")
+        peak = matmul_peak_gflops(precision)
+        rate = {"search_gflops_per_s": round(gflops, 1), "matmul_peak_gflops_per_s": round(peak, 1),
+                "share_of_peak": round(gflops / peak, 3)}
     return {
         "benchmark": "translate", "sentences": n, "beam": translator.cfg.beam,
         "batch_size": translator.batch_size, "max_tokens": translator.max_tokens,
@@ -158,5 +183,5 @@ def bench_translate(translator, lines: list[str], repeats: int = 3) -> dict:
         "sentences_per_s": round(n / statistics.median(full), 1),
         "target_tokens_per_s": round(out_tokens / statistics.median(full), 1),
         "search_sentences_per_s": round(n / statistics.median(search_only), 1),
-        "seconds": [round(s, 3) for s in full], "peak_rss_mb": peak_rss_mb(),
+        "seconds": [round(s, 3) for s in full], **rate, "peak_rss_mb": peak_rss_mb(),
     }

@@ -45,6 +45,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     tr = sub.add_parser("translate", help="translation sentences/s and tokens/s (same options as nmt translate)")
     translate_cli.add_arguments(tr)
     tr.add_argument("--repeats", type=int, default=3, help="timed passes over the input; the median is reported")
+    tr.add_argument("--flops", action="store_true",
+                    help="also the search's GFLOP/s (matrix products) and its share of this host's "
+                         "matrix-product peak; one more, untimed pass")
     fm = sub.add_parser("forget-mult", help="QRNN recurrence: reference loop vs fast paths, forward + backward")
     fm.add_argument("--time", type=int, default=300, help="sequence length T")
     fm.add_argument("--batch", type=int, default=64)
@@ -89,8 +92,12 @@ def _train(args: argparse.Namespace) -> dict:
 def _translate(args: argparse.Namespace) -> dict:
     if args.input == "-":
         raise NmtError("nmt bench translate needs --input FILE")
+    if args.flops and args.quantize != "none":
+        raise NmtError("--flops counts floating-point matrix products; it cannot count "
+                       f"--quantize {args.quantize} layers")
     lines = list(read_lines(args.input))
-    result = benchmark.bench_translate(translate_cli.translator_from_args(args), lines, args.repeats)
+    result = benchmark.bench_translate(translate_cli.translator_from_args(args), lines,
+                                       args.repeats, args.flops)
     return {**result, "quantize": args.quantize}
 
 
