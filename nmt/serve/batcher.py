@@ -217,15 +217,19 @@ class Batcher:
             self.stream = None
 
     def _admit(self, stream, jobs: list[Job]) -> None:
-        """Start ``jobs``' lines in the running search (empty lines are done at once)."""
+        """Start ``jobs``' lines in the running search, encoded together (one encoder call however
+        many jobs join at a step); empty lines are done at once."""
+        lines = [line for job in jobs for line in job.lines]
+        tags = [(id(job), i) for job in jobs for i in range(len(job.lines))]
+        sentences = len(stream) + len(lines)
         for job in jobs:
             job.admitted, job.found, job.left = time.monotonic(), [None] * len(job.lines), len(job.lines)
-            job.batch_sentences = len(stream) + len(job.lines)
+            job.batch_sentences = sentences
             self._jobs[id(job)] = job
             if not job.lines:
                 self._line_done((id(job), -1), [])
-            for tag, outputs in stream.add(job.lines, [(id(job), i) for i in range(len(job.lines))]):
-                self._line_done(tag, outputs)
+        for tag, outputs in stream.add(lines, tags):
+            self._line_done(tag, outputs)
 
     def _line_done(self, tag: tuple[int, int], outputs: list) -> None:
         """Line ``tag[1]`` of job ``tag[0]`` is translated; the job is answered with its last."""
