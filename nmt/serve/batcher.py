@@ -202,9 +202,10 @@ class Batcher:
             until = time.monotonic() + STREAM_TURN
             while len(stream) and time.monotonic() < until:
                 if self.queue:
-                    with self.cond:
-                        self._admit(stream, self._take_compatible(
-                            self.stream_options, self._tokens_in_flight(), None, continuous=True))
+                    with self.cond:  # held briefly: request handlers take it to queue their jobs
+                        joining = self._take_compatible(
+                            self.stream_options, self._tokens_in_flight(), None, continuous=True)
+                    self._admit(stream, joining)  # text processing and encoding, lock released
                 started, sentences = time.monotonic(), len(stream)
                 finished = stream.step()
                 self.metrics.observe_step(self.name, sentences, time.monotonic() - started)
