@@ -11,8 +11,8 @@ bracket; except, as in Moses' ``split-sentences.perl``, after a period that ends
 - an upper-case acronym written with periods ("E.S.E. Electronics", "the U.S. Army");
 - a prefix that only numbers follow ("No. 5") when a number follows.
 
-A wrong split never loses text, but a line it cuts in two is translated as two sentences, unlike
-`nmt translate` translates it.
+A wrong split never loses text, but a line it cuts in two is translated as two sentences, where
+`nmt translate` translates the line as one.
 """
 
 from __future__ import annotations
