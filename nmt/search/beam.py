@@ -59,9 +59,7 @@ from nmt.search.common import (
     step_attention,
 )
 
-# top_candidates ranks the vocabulary in strided chunks of about this many tokens, the chunk count
-# a multiple of 64 (SIMD-friendly): fastest at 9,808 and at 40,000 target pieces alike
-_CHUNK_TOKENS = 38
+_CHUNK_TOKENS = 38  # top_candidates' strided chunks hold about this many tokens (see _chunk_count)
 
 
 @dataclass
@@ -207,7 +205,7 @@ def top_candidates(lp: Tensor, cum: Tensor | None, bsz: int, width: int,
     k = min(2 * beam, width * vocab - 1)  # fairseq's -1: never all of the vocabulary
     if k < beam:
         raise NmtError(f"beam {beam} is too large for a vocabulary of {vocab}")
-    chunks = _chunk_max(lp, min(vocab, max(k, vocab // _CHUNK_TOKENS // 64 * 64, 64)))  # (R, C)
+    chunks = _chunk_max(lp, _chunk_count(vocab, k))  # (R, C)
     n_chunks = chunks.size(1)
     if cum is not None:
         chunks = chunks + cum
@@ -229,6 +227,13 @@ def top_candidates(lp: Tensor, cum: Tensor | None, bsz: int, width: int,
     pick = torch.div(index, m, rounding_mode="floor")  # which of the k chunks
     return Candidates(scores=top, tokens=ids.view(bsz, -1).gather(1, index),
                       rows=rows.gather(1, pick))
+
+
+def _chunk_count(vocab: int, k: int) -> int:
+    """How many strided chunks to rank a vocabulary in: about ``_CHUNK_TOKENS`` tokens each, the
+    count a multiple of 64 (fastest at 9,808 and at 40,000 target pieces alike, docs/results.md),
+    at least ``k`` (the chunks ranked first) and at most one chunk per token."""
+    return min(vocab, max(k, vocab // _CHUNK_TOKENS // 64 * 64, 64))
 
 
 def _chunk_max(lp: Tensor, n_chunks: int) -> Tensor:
