@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from nmt.errors import NmtError
+from nmt.heap import keep_freed_memory
 from nmt.search import SearchConfig
 from nmt.search.shortlist import BoundShortlist
 from nmt.translation import (
@@ -47,11 +48,13 @@ def load(path: str | Path | list, *, precision: str = "fp32", quantize: str = "n
     ``precision`` 'fp32' | 'bf16' (autocast: about 3x faster on CPUs with AMX or AVX-512-BF16),
     ``quantize`` 'none' | 'int8' (int8 Linear layers, CPU), ``threads`` the intra-op threads
     (None: PyTorch's default). Denormal floats are flushed to zero for the process, as `nmt`
-    commands do (arithmetic on them is slow on x86 and changes no translation). ``shortlist``:
+    commands do (arithmetic on them is slow on x86 and changes no translation), and freed memory
+    is kept for reuse (:mod:`nmt.heap`; ``NMT_KEEP_FREED_MEMORY=0`` turns that off). ``shortlist``:
     a file from `nmt shortlist`; the output layer then covers each batch's candidates only."""
     if precision not in PRECISIONS:
         raise NmtError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
     torch.set_flush_denormal(True)
+    keep_freed_memory()
     table = read_shortlist(shortlist) if shortlist is not None else None
     loaded = prepare_models(path, device=device, quantize=quantize, threads=threads)
     return Model(loaded, precision, device, bind_shortlist(table, loaded.pipeline) if table else None)

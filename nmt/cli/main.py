@@ -14,6 +14,7 @@ import sys
 from nmt import __version__
 from nmt.data.files import DISK_FULL
 from nmt.errors import NmtError, UsageError
+from nmt.heap import keep_freed_memory
 
 # name -> (module, one-line help); later issues add train, translate, score, average, bench, ...
 COMMANDS = {
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Commands that compute with torch on the CPU (see flush_denormals).
+# Commands that compute with torch on the CPU (see flush_denormals and nmt/heap.py).
 TORCH_COMMANDS = ("train", "translate", "bench", "average", "import-fairseq", "serve", "plot",
                   "shortlist")
 
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         args._parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command in TORCH_COMMANDS:
         flush_denormals()
+        keep_freed_memory()  # large tensors reuse freed heap memory (nmt/heap.py)
     try:
         return importlib.import_module(args._module).run(args)
     except NmtError as e:
