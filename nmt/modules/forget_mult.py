@@ -40,19 +40,12 @@ kernel's own time is first-touch page faults on the freshly allocated outputs.
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import logging
-import os
-import platform
-import subprocess
-import tempfile
-import threading
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
-log = logging.getLogger(__name__)
+from nmt.modules.native import NativeKernel, ptr
 
 IMPLS = ("auto", "reference", "torch", "cpu", "cuda")
 
@@ -89,7 +82,7 @@ def forget_mult(f: Tensor, z: Tensor, c0: Tensor | None = None, mask: Tensor | N
         raise ValueError(f"impl={impl!r} needs {impl.upper()} tensors, got {f.device}")
     if impl == "cpu":
         if cpu_kernel() is None:
-            raise RuntimeError(f"the forget-mult CPU kernel could not be built: {_KERNEL_ERROR}")
+            raise RuntimeError(f"the forget-mult CPU kernel could not be built: {_KERNEL.error}")
         c = _ForgetMultCPU.apply(f, x, c0, mask, complement)
     elif impl == "cuda":
         from nmt.modules import _forget_mult_cuda  # lazy: nothing CUDA-related on CPU
@@ -194,83 +187,24 @@ class _ForgetMultTorch(torch.autograd.Function):
 
 # -- the C++ CPU kernel ---------------------------------------------------------------------
 
-# The kernel's source lives beside this module and is compiled on first use (see cpu_kernel).
-_CPP_PATH = Path(__file__).with_name("forget_mult.cpp")
-
-_CXX_FLAGS = ["-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-pthread"]
-_KERNEL = None  # the loaded library, False after a failed build, None before the first try
-_KERNEL_ERROR = ""
-_KERNEL_LOCK = threading.Lock()
+# The kernel's source lives beside this module and is compiled on first use (nmt.modules.native).
 _PARALLEL_MIN_ELEMENTS = 1 << 16  # smaller problems are not worth starting threads for
 
 
-def kernel_cache_dir() -> Path:
-    """Where built kernels live: ``$NMT_KERNEL_CACHE``, else ``$XDG_CACHE_HOME/nmt/kernels``."""
-    if os.environ.get("NMT_KERNEL_CACHE"):
-        return Path(os.environ["NMT_KERNEL_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "nmt" / "kernels"
+def _declare(lib) -> None:
+    i64, p = ctypes.c_int64, ctypes.c_void_p
+    for name in ("f32", "f64"):
+        getattr(lib, f"fm_forward_{name}").argtypes = [p] * 5 + [i64] * 7 + [ctypes.c_int] * 2
+        getattr(lib, f"fm_backward_{name}").argtypes = [p] * 9 + [i64] * 7 + [ctypes.c_int] * 2
 
 
-def _cpu_signature() -> str:
-    """Identifies the instruction set the kernel is built for (-march=native)."""
-    try:
-        flags = next((line for line in Path("/proc/cpuinfo").read_text().splitlines()
-                      if line.startswith("flags")), "")
-    except OSError:
-        flags = ""
-    return platform.machine() + flags
+_KERNEL = NativeKernel(Path(__file__).with_name("forget_mult.cpp"), _declare, "forget-mult CPU kernel")
 
 
 def cpu_kernel():
     """The compiled CPU kernel (a ctypes library), building it on the first call; None when it
     cannot be built (the reason is in the log, once)."""
-    global _KERNEL, _KERNEL_ERROR
-    if _KERNEL is None:
-        with _KERNEL_LOCK:
-            if _KERNEL is None:
-                try:
-                    _KERNEL = _load_kernel()
-                except Exception as exc:  # noqa: BLE001 - any failure means: use the fallback
-                    _KERNEL, _KERNEL_ERROR = False, f"{type(exc).__name__}: {exc}"
-                    log.warning("forget-mult CPU kernel unavailable (%s); using the PyTorch loop",
-                                _KERNEL_ERROR)
-    return _KERNEL or None
-
-
-def _load_kernel():
-    cxx = os.environ.get("CXX", "g++")
-    source = _CPP_PATH.read_text(encoding="utf-8")
-    key = hashlib.sha256("\0".join([source, cxx, *_CXX_FLAGS, _cpu_signature()]).encode())
-    name = f"forget_mult_{key.hexdigest()[:16]}.so"
-    directory = kernel_cache_dir()
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        if not os.access(directory, os.W_OK):
-            raise OSError
-    except OSError:  # e.g. a read-only home: build in the temporary directory instead
-        directory = Path(tempfile.gettempdir()) / f"nmt-kernels-{os.getuid()}"
-        directory.mkdir(parents=True, exist_ok=True)
-    path = directory / name
-    if not path.exists():
-        with tempfile.TemporaryDirectory(dir=directory) as tmp:
-            src, out = Path(tmp) / "forget_mult.cpp", Path(tmp) / "forget_mult.so"
-            src.write_text(source, encoding="utf-8")
-            proc = subprocess.run([cxx, *_CXX_FLAGS, str(src), "-o", str(out)],
-                                  capture_output=True, text=True, timeout=120)
-            if proc.returncode != 0:
-                raise RuntimeError(f"{cxx} failed: {proc.stderr.strip()[-500:]}")
-            os.replace(out, path)  # atomic: concurrent builders each rename a complete file
-    lib = ctypes.CDLL(str(path))
-    i64, ptr = ctypes.c_int64, ctypes.c_void_p
-    for name in ("f32", "f64"):
-        getattr(lib, f"fm_forward_{name}").argtypes = [ptr] * 5 + [i64] * 7 + [ctypes.c_int] * 2
-        getattr(lib, f"fm_backward_{name}").argtypes = [ptr] * 9 + [i64] * 7 + [ctypes.c_int] * 2
-    return lib
-
-
-def _ptr(t: Tensor | None):
-    return None if t is None else ctypes.c_void_p(t.data_ptr())
+    return _KERNEL.get()
 
 
 def _rows(t: Tensor) -> Tensor:
@@ -296,7 +230,7 @@ class _ForgetMultCPU(torch.autograd.Function):
         B, T, H = f.shape
         c = f.new_empty(B, T, H)
         fn = getattr(cpu_kernel(), f"fm_forward_{_SUFFIX[f.dtype]}")
-        fn(_ptr(f), _ptr(x), _ptr(c0), _ptr(m), _ptr(c), B, T, H, f.stride(0), f.stride(1),
+        fn(ptr(f), ptr(x), ptr(c0), ptr(m), ptr(c), B, T, H, f.stride(0), f.stride(1),
            x.stride(0), x.stride(1), int(complement), _threads(c.numel()))
         ctx.complement = complement
         ctx.has_c0 = c0 is not None
@@ -311,8 +245,8 @@ class _ForgetMultCPU(torch.autograd.Function):
         gf, gx = torch.empty_like(c), torch.empty_like(c)
         gc0 = c.new_empty(B, H) if ctx.has_c0 else None
         fn = getattr(cpu_kernel(), f"fm_backward_{_SUFFIX[f.dtype]}")
-        fn(_ptr(grad), _ptr(f), _ptr(x), _ptr(c), _ptr(c0), _ptr(m), _ptr(gf), _ptr(gx),
-           _ptr(gc0), B, T, H, f.stride(0), f.stride(1), x.stride(0), x.stride(1),
+        fn(ptr(grad), ptr(f), ptr(x), ptr(c), ptr(c0), ptr(m), ptr(gf), ptr(gx),
+           ptr(gc0), B, T, H, f.stride(0), f.stride(1), x.stride(0), x.stride(1),
            int(ctx.complement), _threads(c.numel()))
         return gf, gx, gc0, None, None
 
