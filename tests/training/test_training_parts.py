@@ -126,3 +126,46 @@ def test_fast_smoothed_loss_gradcheck():
     logits = torch.randn(2, 3, 6, dtype=torch.float64, requires_grad=True)
     target = torch.tensor([[2, 4, 1], [5, 1, 1]])
     assert torch.autograd.gradcheck(lambda x: label_smoothed_nll(x, target, 0.2)[0], (logits,))
+
+
+def _loss_impl(monkeypatch, impl: str):
+    from nmt.training import loss as loss_mod
+
+    if impl == "kernel" and loss_mod.cpu_kernel() is None:
+        pytest.skip("no C++ compiler for the loss kernel")
+    if impl == "chunked":
+        monkeypatch.setattr(loss_mod, "_uses_kernel", lambda logits: False)
+    monkeypatch.setattr(loss_mod, "CHUNK_ROWS", 4)
+    return loss_mod
+
+
+@pytest.mark.parametrize("impl", ["kernel", "chunked"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_both_loss_paths_equal_the_formula_over_lane_blocks_and_a_tail(impl, dtype, monkeypatch):
+    """V = 37: two blocks of 16 lanes and a tail of 5; logits a view with a row stride above V."""
+    loss_mod = _loss_impl(monkeypatch, impl)
+    torch.manual_seed(3)
+    wide = (torch.randn(6, 40, dtype=torch.float64) * 4).to(dtype)
+    target = torch.tensor([5, 36, 0, 1, 16, 1])  # two pads (id 1), the first and last ids
+    logits = wide[:, :37].requires_grad_()
+    assert logits.stride(0) == 40
+    exact = wide[:, :37].double().requires_grad_()
+    loss, nll = loss_mod.label_smoothed_nll(logits, target, 0.1)
+    ref, ref_nll = loss_mod.label_smoothed_nll_reference(exact, target, 0.1)
+    (loss * 0.3).backward()
+    (ref * 0.3).backward()
+    assert torch.allclose(loss.double(), ref, rtol=1e-5)
+    assert torch.allclose(nll.double(), ref_nll, rtol=1e-5)
+    assert logits.grad.dtype == dtype
+    scale = float(exact.grad.abs().max())
+    tol = 1e-6 if dtype == torch.float32 else 8e-3
+    assert torch.allclose(logits.grad.double(), exact.grad, atol=tol * scale, rtol=0)
+    assert (logits.grad[3] == 0).all() and (logits.grad[5] == 0).all()  # pads get no gradient
+
+
+@pytest.mark.parametrize("impl", ["kernel", "chunked"])
+def test_a_target_id_outside_the_vocabulary_is_an_error(impl, monkeypatch):
+    loss_mod = _loss_impl(monkeypatch, impl)
+    logits = torch.randn(2, 3, 20)
+    with pytest.raises(IndexError, match=r"target ids must be in \[0, 20\)"):
+        loss_mod.label_smoothed_nll(logits, torch.tensor([[2, 3, 20], [1, 1, 1]]), 0.1)
