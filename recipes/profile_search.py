@@ -1,7 +1,7 @@
 """Where search spends its time: torch.profiler over `Translator.search` on pre-encoded batches.
 
     python recipes/profile_search.py --checkpoint CKPT --input work/multi30k_en_de/test.en \
-        [--lines 512] [--beam 5] [--batch-size 128] [--threads 2] [--shapes]
+        [--lines 512] [--beam 5] [--batch-size 128] [--threads 2] [--precision bf16] [--shapes]
 
 Prints the wall time, the ops' own time (the rest is Python and dispatch) and the ops by their own
 time (grouped by input shape with --shapes), after one warm-up batch.
@@ -28,11 +28,13 @@ def main() -> None:
     p.add_argument("--beam", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     p.add_argument("--shapes", action="store_true", help="group the ops by input shape")
     args = p.parse_args()
     torch.set_flush_denormal(True)
     translator = Translator(prepare_model(args.checkpoint, threads=args.threads),
-                            SearchConfig(beam=args.beam), batch_size=args.batch_size)
+                            SearchConfig(beam=args.beam, autocast_dtype="bfloat16" if args.precision == "bf16" else None),
+                            batch_size=args.batch_size)
     lines = list(itertools.islice(read_lines(args.input), args.lines))
     batches = translator.encoded_batches([translator.source(line) for line in lines])
     translator.search(*batches[0][1:])  # warm-up

@@ -50,11 +50,11 @@ from nmt.search.common import (
     Hypothesis,
     SearchConfig,
     apply_step_rules,
-    autocast,
     check_inputs,
     check_prefix,
     force_prefix,
     max_length,
+    search_mode,
     source_mask,
     step_attention,
 )
@@ -138,7 +138,7 @@ def beam_search(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig | None =
     finished = _Finished(src.size(0), cfg, src)
     if src.size(0):
         prefix = check_prefix(prefix, src)
-        with torch.inference_mode(), autocast(src.device, cfg):
+        with search_mode(src.device, cfg):
             _search(model, src, src_lens, cfg, finished, prefix)
     return finished.nbest()
 

@@ -125,6 +125,18 @@ def autocast(device: torch.device, cfg: SearchConfig):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+def search_mode(device: torch.device, cfg: SearchConfig) -> contextlib.ExitStack:
+    """The grad mode and autocast a search runs under: inference mode in float32; under autocast,
+    ``no_grad`` instead. Autocast keeps its lower-precision copy of each weight (a leaf that
+    requires grad) for as long as its context is open, but not in inference mode, where every
+    step cast every weight again: the (9808, 256) output layer's 0.5 ms a step among them
+    (docs/results.md)."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.no_grad() if autocast_dtype(cfg) else torch.inference_mode())
+    stack.enter_context(autocast(device, cfg))
+    return stack
+
+
 def max_length(model, src: Tensor, cfg: SearchConfig, prefix: Tensor | None = None) -> int:
     """The most tokens before eos: fairseq's ``min(int(a·S + b), max target positions − 1)``,
     raised to the longest target prefix (within the same limit) so a prefix is never cut."""

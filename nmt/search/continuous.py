@@ -41,8 +41,8 @@ from nmt.search.common import (
     NEG_INF,
     Hypothesis,
     SearchConfig,
-    autocast,
     check_inputs,
+    search_mode,
     source_mask,
     step_attention,
 )
@@ -161,7 +161,7 @@ class ContinuousBeamSearch:
         mask = source_mask(src)
         sents = [_Sentence(tag, max(0, min(int(self.cfg.max_len_a * n + self.cfg.max_len_b), limit)),
                            mask[i]) for i, (tag, n) in enumerate(zip(tags, src_lens.tolist()))]
-        with torch.inference_mode(), autocast(self.device, self.cfg):
+        with search_mode(self.device, self.cfg):
             enc = self.model.encode(src.to(self.device), src_lens.to(self.device))
             self.pending.append(_Cohort(sents, enc, self.model.init_state(enc)))
 
@@ -169,7 +169,7 @@ class ContinuousBeamSearch:
         """One step of every sentence; the sentences that finished, with their n-best."""
         if not len(self):
             return []
-        with torch.inference_mode(), autocast(self.device, self.cfg):
+        with search_mode(self.device, self.cfg):
             done = self._step()
         return [(s.tag, s.nbest(self.cfg.nbest)) for s in done]
 

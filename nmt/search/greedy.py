@@ -24,12 +24,12 @@ from nmt.search.common import (
     Hypothesis,
     SearchConfig,
     apply_step_rules,
-    autocast,
     check_inputs,
     check_prefix,
     force_prefix,
     max_length,
     row_best,
+    search_mode,
     source_mask,
     step_attention,
 )
@@ -95,7 +95,7 @@ def greedy_search(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig | None
     if src.size(0) == 0:
         return []
     prefix = check_prefix(prefix, src)
-    with torch.inference_mode(), autocast(src.device, cfg):
+    with search_mode(src.device, cfg):
         outputs = _decode(model, src, src_lens, cfg, prefix, row_best)
     return outputs.hypotheses(source_mask(src))  # cloned outside inference mode: normal tensors
 

@@ -23,10 +23,10 @@ from nmt.search.common import (
     NEG_INF,
     Hypothesis,
     SearchConfig,
-    autocast,
     check_inputs,
     check_prefix,
     row_best,
+    search_mode,
     source_mask,
 )
 from nmt.search.greedy import _decode
@@ -48,7 +48,7 @@ def sample_search(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig,
     def choose(lp: Tensor) -> tuple[Tensor, Tensor]:
         return draw(lp, cfg, generator)
 
-    with torch.inference_mode(), autocast(src.device, cfg):
+    with search_mode(src.device, cfg):
         outputs = _decode(model, src, src_lens, cfg, None if prefix is None else prefix[copies],
                           choose, copies)
     flat = outputs.hypotheses(source_mask(src[copies]))  # B·n one-element lists
