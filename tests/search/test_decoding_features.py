@@ -57,7 +57,11 @@ def test_a_one_model_ensemble_is_the_model(family):
     alone = search(model, src, lens, MODES["beam"])
     ensemble = search(Ensemble([model]), src, lens, MODES["beam"])
     assert tokens(alone) == tokens(ensemble)
-    assert [h[0].score for h in alone] == [h[0].score for h in ensemble]
+    # equal to float rounding, not bit for bit: the search treats the ensemble as a model of its
+    # own (a ConvS2S member no longer shares a sentence's encoder rows across its hypotheses), so
+    # some matrix products get other shapes, and on some CPUs (seen on AMD EPYC, for the ConvS2S
+    # and the Dilated RNN) oneDNN sums those in another order: scores differ in the 7th digit
+    assert [h[0].score for h in alone] == pytest.approx([h[0].score for h in ensemble], rel=1e-5)
 
 
 def test_an_ensemble_averages_probabilities_across_families():
