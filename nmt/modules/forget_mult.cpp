@@ -6,8 +6,9 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <thread>
 #include <vector>
+
+#include "parallel_rows.h"
 #if defined(__AVX512F__) || defined(__AVX__)
 #include <immintrin.h>
 #endif
@@ -126,28 +127,6 @@ static void bwd_rows(const S* grad, const S* f, const S* x, const S* c, const S*
     if (gc0) std::memcpy(gc0 + b * H, carry.data(), sizeof(S) * H);
   }
   store_fence();
-}
-
-// Denormals flushed to zero while the kernel runs (FTZ and DAZ, restored after): over hundreds of
-// steps c decays as a product of forget gates towards the denormal range, where every multiply
-// takes a slow microcode path. (`nmt` commands also flush them process-wide, nmt/cli/main.py.)
-struct FlushDenormals {
-#if defined(__x86_64__) || defined(__i386__)
-  unsigned saved = _mm_getcsr();
-  FlushDenormals() { _mm_setcsr(saved | 0x8040); }
-  ~FlushDenormals() { _mm_setcsr(saved); }
-#endif
-};
-
-template <typename Fn>
-static void parallel_rows(int64_t B, int nthreads, Fn fn) {
-  const int64_t n = std::max<int64_t>(1, std::min<int64_t>(nthreads, B));
-  auto flushed = [&fn](int64_t b0, int64_t b1) { FlushDenormals mode; fn(b0, b1); };
-  if (n == 1) { flushed(0, B); return; }
-  std::vector<std::thread> pool;
-  for (int64_t i = 1; i < n; ++i) pool.emplace_back(flushed, B * i / n, B * (i + 1) / n);
-  flushed(0, B / n);
-  for (auto& th : pool) th.join();
 }
 
 #define DEFINE(S, NAME)                                                                        \

@@ -4,7 +4,8 @@
 A kernel that cannot be built (no compiler, a failed build) is logged once and reported as None;
 its caller then runs its PyTorch path. Built libraries live in ``$NMT_KERNEL_CACHE``, else
 ``$XDG_CACHE_HOME/nmt/kernels`` (``~/.cache/nmt/kernels``), named by a hash of the source, the
-compiler, its flags and the CPU's flags, so an edit or another CPU builds anew.
+compiler, its flags and the CPU's flags, so an edit or another CPU builds anew. Headers the
+kernels share (``parallel_rows.h``) live beside this module, on every kernel's include path.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 CXX_FLAGS = ["-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-pthread"]
+HEADERS = Path(__file__).parent  # shared headers (parallel_rows.h), on every kernel's include path
 
 
 def kernel_cache_dir() -> Path:
@@ -69,8 +71,8 @@ class NativeKernel:
 
     def _load(self) -> ctypes.CDLL:
         cxx = os.environ.get("CXX", "g++")
-        text = self.source.read_text(encoding="utf-8")
-        key = hashlib.sha256("\0".join([text, cxx, *CXX_FLAGS, cpu_signature()]).encode())
+        texts = [p.read_text(encoding="utf-8") for p in [self.source, *sorted(HEADERS.glob("*.h"))]]
+        key = hashlib.sha256("\0".join([*texts, cxx, *CXX_FLAGS, cpu_signature()]).encode())
         path = _writable_cache_dir() / f"{self.source.stem}_{key.hexdigest()[:16]}.so"
         if not path.exists():
             _build(cxx, self.source, path)
@@ -95,7 +97,7 @@ def _build(cxx: str, source: Path, path: Path) -> None:
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         src, out = Path(tmp) / source.name, Path(tmp) / "kernel.so"
         src.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
-        proc = subprocess.run([cxx, *CXX_FLAGS, str(src), "-o", str(out)],
+        proc = subprocess.run([cxx, *CXX_FLAGS, f"-I{HEADERS}", str(src), "-o", str(out)],
                               capture_output=True, text=True, timeout=120)
         if proc.returncode != 0:
             raise RuntimeError(f"{cxx} failed: {proc.stderr.strip()[-500:]}")

@@ -14,8 +14,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <thread>
-#include <vector>
+
+#include "parallel_rows.h"
 #if defined(__SSE__) || defined(__AVX512F__)
 #include <immintrin.h>
 #endif
@@ -168,26 +168,6 @@ static void backward_rows(const S* logits, int64_t V, int64_t ld, const int64_t*
     const int64_t t = target[r];
     store(g, t, (exp_nonpositive(load(x, t) - l) - eps_i - (1.0f - eps - eps_i)) * scale);
   }
-}
-
-// Denormals flushed on the worker threads as PyTorch flushes them on its own (the caller's).
-struct FlushDenormals {
-#if defined(__SSE__)
-  unsigned int saved = _mm_getcsr();
-  FlushDenormals() { _mm_setcsr(saved | 0x8040); }
-  ~FlushDenormals() { _mm_setcsr(saved); }
-#endif
-};
-
-template <typename Fn>
-static void parallel_rows(int64_t N, int nthreads, Fn fn) {
-  const int64_t n = std::max<int64_t>(1, std::min<int64_t>(nthreads, N));
-  auto flushed = [&fn](int64_t r0, int64_t r1) { FlushDenormals mode; fn(r0, r1); };
-  if (n == 1) { flushed(0, N); return; }
-  std::vector<std::thread> pool;
-  for (int64_t i = 1; i < n; ++i) pool.emplace_back(flushed, N * i / n, N * (i + 1) / n);
-  flushed(0, N / n);
-  for (auto& th : pool) th.join();
 }
 
 #define DEFINE(S, NAME)                                                                        \

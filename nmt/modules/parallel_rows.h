@@ -1,0 +1,33 @@
+// What the C++ kernels share (nmt/modules/native.py adds this directory to the include path).
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <thread>
+#include <vector>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+// Denormals flushed to zero while a kernel runs (FTZ and DAZ, restored after), as `nmt` commands
+// flush them process-wide (nmt/cli/main.py): arithmetic on them takes a slow microcode path, e.g.
+// a QRNN state decaying through hundreds of forget gates.
+struct FlushDenormals {
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned saved = _mm_getcsr();
+  FlushDenormals() { _mm_setcsr(saved | 0x8040); }
+  ~FlushDenormals() { _mm_setcsr(saved); }
+#endif
+};
+
+// fn(r0, r1) over rows [0, N) split evenly across up to nthreads threads (this one included),
+// each with denormals flushed.
+template <typename Fn>
+static void parallel_rows(int64_t N, int nthreads, Fn fn) {
+  const int64_t n = std::max<int64_t>(1, std::min<int64_t>(nthreads, N));
+  auto flushed = [&fn](int64_t r0, int64_t r1) { FlushDenormals mode; fn(r0, r1); };
+  if (n == 1) { flushed(0, N); return; }
+  std::vector<std::thread> pool;
+  for (int64_t i = 1; i < n; ++i) pool.emplace_back(flushed, N * i / n, N * (i + 1) / n);
+  flushed(0, N / n);
+  for (auto& th : pool) th.join();
+}

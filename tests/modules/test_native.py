@@ -1,0 +1,43 @@
+"""nmt.modules.native: a C++ source built on first use, cached, or None when it cannot be built."""
+
+import ctypes
+import shutil
+
+import pytest
+
+from nmt.modules.native import NativeKernel
+
+needs_compiler = pytest.mark.skipif(shutil.which("g++") is None, reason="no C++ compiler")
+
+
+def declare_add(lib):
+    lib.add_rows.argtypes = [ctypes.c_int, ctypes.c_int]
+
+
+@needs_compiler
+def test_a_kernel_is_built_once_with_the_shared_header_and_called(tmp_path, monkeypatch):
+    monkeypatch.setenv("NMT_KERNEL_CACHE", str(tmp_path / "cache"))
+    source = tmp_path / "adder.cpp"
+    source.write_text('#include "parallel_rows.h"\n'
+                      'extern "C" int add_rows(int n, int threads) {\n'
+                      '  std::vector<int> seen(n);\n'
+                      '  parallel_rows(n, threads, [&](int64_t a, int64_t b) { for (auto i = a; i < b; ++i) seen[i] = 1; });\n'
+                      '  int total = 0; for (int v : seen) total += v; return total;\n}\n')
+    kernel = NativeKernel(source, declare_add, "test kernel")
+    lib = kernel.get()
+    assert lib is not None and lib.add_rows(1000, 2) == 1000
+    assert kernel.get() is lib
+    assert len(list((tmp_path / "cache").glob("adder_*.so"))) == 1
+
+
+@needs_compiler
+def test_a_source_that_does_not_compile_gives_none_and_the_reason(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("NMT_KERNEL_CACHE", str(tmp_path / "cache"))
+    source = tmp_path / "broken.cpp"
+    source.write_text("this is not C++\n")
+    kernel = NativeKernel(source, declare_add, "broken kernel")
+    assert kernel.get() is None
+    assert kernel.get() is None  # not rebuilt: one warning
+    assert "failed" in kernel.error
+    assert [r.message for r in caplog.records].count(caplog.records[0].message) == 1
+    assert "broken kernel unavailable" in caplog.records[0].message
