@@ -131,7 +131,8 @@ class _SmoothedCrossEntropy(torch.autograd.Function):
             raise IndexError(f"target ids must be in [0, {v}), got {int(target.min())}..{int(target.max())}")
         eps_i = epsilon / (v - 1)
         keep = target.ne(pad_id)  # (N,)
-        if _uses_kernel(logits):
+        ctx.kernel = _uses_kernel(logits)  # the backward pass takes the same path
+        if ctx.kernel:
             target = target.contiguous()
             lse, nll_rows, smooth_rows = _kernel_forward(logits, target)
             nll, smooth = nll_rows[keep].sum(), smooth_rows[keep].sum()
@@ -145,7 +146,7 @@ class _SmoothedCrossEntropy(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_loss: Tensor, _grad_nll: Tensor):
         logits, target, lse, keep = ctx.saved_tensors
-        if _uses_kernel(logits):
+        if ctx.kernel:
             grad = _kernel_backward(logits, target, ctx.pad_id, lse, float(grad_loss), ctx.eps,
                                     ctx.eps_i)
         else:
