@@ -16,6 +16,7 @@ import torch
 from profiling import profile_and_print
 
 from nmt.data.text import read_lines
+from nmt.heap import keep_freed_memory
 from nmt.search import SearchConfig
 from nmt.translation import Translator, prepare_model
 
@@ -32,6 +33,7 @@ def main() -> None:
     p.add_argument("--shapes", action="store_true", help="group the ops by input shape")
     args = p.parse_args()
     torch.set_flush_denormal(True)
+    keep_freed_memory()  # as the CLI does (nmt/heap.py)
     translator = Translator(prepare_model(args.checkpoint, threads=args.threads),
                             SearchConfig(beam=args.beam, autocast_dtype="bfloat16" if args.precision == "bf16" else None),
                             batch_size=args.batch_size)

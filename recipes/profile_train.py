@@ -17,6 +17,7 @@ import torch
 from profiling import profile_and_print
 
 from nmt.cli import train as train_cli
+from nmt.heap import keep_freed_memory
 from nmt.training.trainer import Trainer
 
 
@@ -29,6 +30,7 @@ def main() -> None:
     p.add_argument("--shapes", action="store_true", help="group the ops by input shape")
     args = p.parse_args()
     torch.set_flush_denormal(True)
+    keep_freed_memory()  # as the CLI does (nmt/heap.py)
     cfg = train_cli.resolve_config(args)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(cfg, args.data_dir, tmp, log=lambda *_: None)
