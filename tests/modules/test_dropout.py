@@ -1,30 +1,64 @@
-"""nmt.modules.dropout against its reference, torch.nn.functional.dropout: the same kept share and
-scale, the same gradient rule, identity in eval, reproducible under a seed."""
+"""nmt.modules.dropout against its references: torch.nn.functional.dropout for the kept share,
+scale and gradient rule; keep_mask (PyTorch integer ops) for the C++ kernel's exact mask."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from nmt.modules import dropout as dropout_mod
 from nmt.modules.dropout import Dropout, dropout, keep_mask
+
+needs_kernel = pytest.mark.skipif(dropout_mod.cpu_kernel() is None, reason="no C++ compiler for the kernel")
 
 
 @pytest.mark.parametrize("p", [0.1, 0.2, 0.5])
 def test_the_kept_share_is_one_minus_p_like_the_reference(p):
     torch.manual_seed(0)
-    n = 1_000_003  # not a multiple of the four lanes per draw
-    ours = keep_mask((n,), p).double().mean().item()
+    n = 1_000_003  # not a multiple of the four lanes per word
+    ours = keep_mask((n,), p, seed=12345).double().mean().item()
+    through_dropout = dropout(torch.ones(n), p).ne(0).double().mean().item()
     reference = F.dropout(torch.ones(n, dtype=torch.float64), p).ne(0).double().mean().item()
     sd = (p * (1 - p) / n) ** 0.5
-    assert abs(ours - (1 - p)) < 5 * sd and abs(reference - (1 - p)) < 5 * sd
+    for share in (ours, through_dropout, reference):
+        assert abs(share - (1 - p)) < 5 * sd
 
 
-def test_each_of_the_four_lanes_of_a_draw_is_uniform():
-    torch.manual_seed(1)
-    mask = keep_mask((400_000, 4), 0.5).double()  # column j holds lane j of each draw
+def test_each_of_the_four_lanes_of_a_word_is_uniform_and_neighbours_are_independent():
+    mask = keep_mask((400_000, 4), 0.5, seed=7).double()  # column j holds lane j of each word
     assert torch.allclose(mask.mean(0), torch.full((4,), 0.5, dtype=torch.float64), atol=0.004)
+    both = (mask[:, 0] * mask[:, 1]).mean().item()  # lanes of one word
+    across = (mask[:-1, 3] * mask[1:, 0]).mean().item()  # the last lane and the next word's first
+    assert abs(both - 0.25) < 0.004 and abs(across - 0.25) < 0.004
 
 
+@needs_kernel
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("n", [1, 3, 31, 32, 33, 100, 1001, 70_001])
+def test_the_kernel_applies_exactly_the_reference_mask(dtype, n):
+    """Sizes around the kernel's 32-element blocks and its threads (70,001 elements: two), and
+    NaN where a dropped element must stay NaN (x · 0), as in x ⊙ m / (1 − p)."""
+    torch.manual_seed(n)
+    x = torch.randn(n).to(dtype)
+    x[::7] = float("nan")
+    seed = 0xDEADBEEFCAFEF00D  # above 2⁶³: the unsigned seed reaches both sides alike
+    ours = dropout_mod._kernel_apply(x, 0.3, seed)
+    reference = (x * keep_mask(x.shape, 0.3, seed)).mul_(1 / 0.7)
+    assert ours.dtype == dtype
+    assert torch.equal(ours.isnan(), reference.isnan())
+    assert torch.equal(ours.nan_to_num(0.0), reference.nan_to_num(0.0))
+
+
+@needs_kernel
+def test_without_the_kernel_the_same_seed_gives_the_same_output(monkeypatch):
+    x = torch.randn(5, 77, requires_grad=True)
+    torch.manual_seed(4)
+    with_kernel = dropout(x, 0.25)
+    monkeypatch.setattr(dropout_mod, "cpu_kernel", lambda: None)
+    torch.manual_seed(4)
+    assert torch.equal(dropout(x, 0.25), with_kernel)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
 def test_kept_values_are_scaled_and_the_gradient_follows_the_mask(dtype):
     torch.manual_seed(2)
     x = torch.randn(8, 30, 64).to(dtype).requires_grad_()
@@ -34,6 +68,17 @@ def test_kept_values_are_scaled_and_the_gradient_follows_the_mask(dtype):
     assert torch.equal(y[kept], x[kept] * (1 / 0.75))  # F.dropout scales by 1 / (1 - p) too
     y.sum().backward()
     assert torch.equal(x.grad, kept.to(dtype) * (1 / 0.75))
+
+
+def test_a_strided_input_and_a_second_derivative():
+    x = torch.randn(6, 40, dtype=torch.float32)[:, ::2].requires_grad_()  # not contiguous
+    torch.manual_seed(5)
+    y = dropout(x, 0.5)
+    v = torch.ones_like(y, requires_grad=True)
+    (g,) = torch.autograd.grad(y, x, grad_outputs=v, create_graph=True)
+    assert torch.equal(g, y.ne(0).float() * 2)
+    (gv,) = torch.autograd.grad(g.sum(), v)  # the backward is itself a dropout, differentiable
+    assert torch.equal(gv, g)
 
 
 def test_eval_p0_and_p1_behave_as_nn_dropout():
@@ -46,9 +91,11 @@ def test_eval_p0_and_p1_behave_as_nn_dropout():
     assert repr(Dropout(0.3)) == "Dropout(p=0.3)"
 
 
-def test_a_seed_gives_the_same_mask():
+def test_a_seed_gives_the_same_mask_and_the_next_call_another():
+    x = torch.ones(3, 1001)
     torch.manual_seed(3)
-    a = keep_mask((3, 1001), 0.2)
+    a = dropout(x, 0.2)
     torch.manual_seed(3)
-    assert torch.equal(a, keep_mask((3, 1001), 0.2))
-    assert not torch.equal(a, keep_mask((3, 1001), 0.2))
+    assert torch.equal(a, dropout(x, 0.2))
+    assert not torch.equal(a, dropout(x, 0.2))
+    assert not torch.equal(keep_mask((3, 1001), 0.2, 1), keep_mask((3, 1001), 0.2, 2))

@@ -41,3 +41,15 @@ def test_a_source_that_does_not_compile_gives_none_and_the_reason(tmp_path, monk
     assert "failed" in kernel.error
     assert [r.message for r in caplog.records].count(caplog.records[0].message) == 1
     assert "broken kernel unavailable" in caplog.records[0].message
+
+
+@needs_compiler
+def test_every_shipped_kernel_compiles():
+    """The package's own sources build where a compiler exists (their tests would otherwise
+    skip, or test only the fallback, when a change broke one)."""
+    from nmt.modules.dropout import _KERNEL as dropout
+    from nmt.modules.forget_mult import _KERNEL as forget_mult
+    from nmt.training.loss import _KERNEL as loss
+
+    for kernel in (dropout, forget_mult, loss):
+        assert kernel.get() is not None, kernel.error
