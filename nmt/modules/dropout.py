@@ -65,8 +65,9 @@ def keep_mask(shape: torch.Size | tuple[int, ...], p: float, seed: int) -> Tenso
 
 
 def _draw_seed() -> int:
-    """One 64-bit seed from PyTorch's default generator."""
-    return int(torch.empty((), dtype=torch.int64).random_(-2 ** 63, None)) % (1 << 64)
+    """One 64-bit seed from PyTorch's default generator, as a signed int64 (autograd and the
+    profiler pass it through C++ as one)."""
+    return int(torch.empty((), dtype=torch.int64).random_(-2 ** 63, None))
 
 
 def _declare(lib) -> None:
@@ -91,7 +92,7 @@ def _kernel_apply(x: Tensor, p: float, seed: int) -> Tensor:
     y = torch.empty_like(x)
     threads = torch.get_num_threads() if x.numel() >= _PARALLEL_MIN_ELEMENTS else 1
     getattr(cpu_kernel(), f"dropout_{_KERNEL_DTYPES[x.dtype]}")(
-        ptr(x), ptr(y), x.numel(), seed, _threshold(p), 1.0 / (1.0 - p), threads)
+        ptr(x), ptr(y), x.numel(), seed % (1 << 64), _threshold(p), 1.0 / (1.0 - p), threads)
     return y
 
 

@@ -91,6 +91,14 @@ def test_eval_p0_and_p1_behave_as_nn_dropout():
     assert repr(Dropout(0.3)) == "Dropout(p=0.3)"
 
 
+def test_dropout_runs_under_the_profiler_recording_shapes():
+    """The profiler records a Function's arguments through C++: the seed must fit an int64."""
+    x = torch.randn(4, 70_000, requires_grad=True)
+    with torch.profiler.profile(record_shapes=True):
+        for _ in range(20):  # seeds of both signs
+            dropout(x, 0.1).sum().backward()
+
+
 def test_a_seed_gives_the_same_mask_and_the_next_call_another():
     x = torch.ones(3, 1001)
     torch.manual_seed(3)
