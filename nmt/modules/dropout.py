@@ -61,7 +61,10 @@ def keep_mask(shape: torch.Size | tuple[int, ...], p: float, seed: int) -> Tenso
     z = (z ^ _shift_right(z, 27)) * _signed(_MIX[1])
     z = z ^ _shift_right(z, 31)
     u = z.view(torch.int16)[:n].view(shape)  # lane j of a word = bits 16j..16j+15 (little-endian)
-    return u < _threshold(p)
+    threshold = _threshold(p)
+    if threshold > 32767:  # p < 2⁻¹⁷: every element kept (2¹⁵ would wrap to −2¹⁵ as an int16)
+        return torch.ones(shape, dtype=torch.bool)
+    return u < threshold
 
 
 def _draw_seed() -> int:

@@ -34,14 +34,15 @@ static int64_t dropout_words_avx512(const S* x, S* y, uint64_t seed, int32_t thr
   const __m512i step = _mm512_set1_epi64(static_cast<int64_t>(8 * kGamma));
   const __m512i m1 = _mm512_set1_epi64(static_cast<int64_t>(0xbf58476d1ce4e5b9ULL));
   const __m512i m2 = _mm512_set1_epi64(static_cast<int64_t>(0x94d049bb133111ebULL));
-  const __m512i limit = _mm512_set1_epi16(static_cast<int16_t>(thr));
+  const __m512i limit = _mm512_set1_epi16(static_cast<int16_t>(std::min(thr, 32767)));
+  const __mmask32 always = thr > 32767 ? ~__mmask32{0} : 0;  // p < 2⁻¹⁷: every lane is kept
   const __m512 zero = _mm512_setzero_ps(), sv = _mm512_set1_ps(scale);
   int64_t w = w0;
   for (; w + 8 <= w1; w += 8, counter = _mm512_add_epi64(counter, step)) {
     __m512i z = _mm512_mullo_epi64(_mm512_xor_si512(counter, _mm512_srli_epi64(counter, 30)), m1);
     z = _mm512_mullo_epi64(_mm512_xor_si512(z, _mm512_srli_epi64(z, 27)), m2);
     z = _mm512_xor_si512(z, _mm512_srli_epi64(z, 31));
-    const __mmask32 keep = _mm512_cmplt_epi16_mask(z, limit);
+    const __mmask32 keep = _mm512_cmplt_epi16_mask(z, limit) | always;
     const int64_t i = 4 * w;
     store16(y + i, _mm512_mul_ps(load16(x + i), _mm512_mask_blend_ps(keep & 0xffff, zero, sv)));
     store16(y + i + 16, _mm512_mul_ps(load16(x + i + 16), _mm512_mask_blend_ps(keep >> 16, zero, sv)));

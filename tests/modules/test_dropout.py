@@ -49,6 +49,17 @@ def test_the_kernel_applies_exactly_the_reference_mask(dtype, n):
 
 
 @needs_kernel
+@pytest.mark.parametrize("p", [1e-7, 0.999])
+def test_the_kernel_agrees_at_the_ends_of_the_threshold_range(p):
+    """p below 2⁻¹⁷ keeps every element (threshold 2¹⁵, outside int16); p near 1 drops nearly all."""
+    x = torch.randn(1000)
+    ours = dropout_mod._kernel_apply(x, p, 99)
+    assert torch.equal(ours, (x * keep_mask(x.shape, p, 99)).mul_(1 / (1 - p)))
+    if p < 1e-5:
+        assert ours.ne(0).all()
+
+
+@needs_kernel
 def test_without_the_kernel_the_same_seed_gives_the_same_output(monkeypatch):
     x = torch.randn(5, 77, requires_grad=True)
     torch.manual_seed(4)
