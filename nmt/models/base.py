@@ -38,8 +38,9 @@ import dataclasses
 from abc import ABC, abstractmethod
 from typing import Any, Generic, TypeVar
 
-import torch.nn.functional as F
 from torch import Tensor, nn
+
+from nmt.modules.log_softmax import log_softmax_float32
 
 EncoderOut = TypeVar("EncoderOut")
 State = TypeVar("State")
@@ -108,8 +109,9 @@ class Seq2SeqModel(nn.Module, ABC, Generic[EncoderOut, State]):
 
     @staticmethod
     def log_probs(logits: Tensor) -> Tensor:
-        """Normalised log-probabilities over the last dim, in float32 whatever the logits' dtype."""
-        return F.log_softmax(logits.float(), dim=-1)
+        """Normalised log-probabilities over the last dim, in float32 whatever the logits' dtype
+        (bf16 logits on the CPU through a C++ kernel: :mod:`nmt.modules.log_softmax`)."""
+        return log_softmax_float32(logits)
 
 
 def select_rows(obj: Any, index: Tensor) -> Any:

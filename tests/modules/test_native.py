@@ -49,7 +49,8 @@ def test_every_shipped_kernel_compiles():
     skip, or test only the fallback, when a change broke one)."""
     from nmt.modules.dropout import _KERNEL as dropout
     from nmt.modules.forget_mult import _KERNEL as forget_mult
+    from nmt.modules.log_softmax import _KERNEL as log_softmax
     from nmt.training.loss import _KERNEL as loss
 
-    for kernel in (dropout, forget_mult, loss):
+    for kernel in (dropout, forget_mult, log_softmax, loss):
         assert kernel.get() is not None, kernel.error
