@@ -29,12 +29,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nmt.modules.native import NativeKernel, ptr
+from nmt.modules.native import KERNEL_DTYPES, NativeKernel, ptr, threads_for
 
 _LANES = 4  # 16-bit lanes per 64-bit word
 _GAMMA = 0x9E3779B97F4A7C15  # splitmix64's counter increment (2⁶⁴ / golden ratio)
 _MIX = (0xBF58476D1CE4E5B9, 0x94D049BB133111EB)
-_PARALLEL_MIN_ELEMENTS = 1 << 16  # smaller tensors are not worth starting threads for
 
 
 def _signed(u: int) -> int:
@@ -81,7 +80,6 @@ def _declare(lib) -> None:
 
 
 _KERNEL = NativeKernel(Path(__file__).with_name("dropout_kernel.cpp"), _declare, "dropout CPU kernel")
-_KERNEL_DTYPES = {torch.float32: "f32", torch.bfloat16: "bf16"}
 
 
 def cpu_kernel():
@@ -93,9 +91,9 @@ def _kernel_apply(x: Tensor, p: float, seed: int) -> Tensor:
     """``x · m(seed) / (1 − p)`` by the C++ kernel, in x's dtype and shape."""
     x = x.contiguous()
     y = torch.empty_like(x)
-    threads = torch.get_num_threads() if x.numel() >= _PARALLEL_MIN_ELEMENTS else 1
-    getattr(cpu_kernel(), f"dropout_{_KERNEL_DTYPES[x.dtype]}")(
-        ptr(x), ptr(y), x.numel(), seed % (1 << 64), _threshold(p), 1.0 / (1.0 - p), threads)
+    getattr(cpu_kernel(), f"dropout_{KERNEL_DTYPES[x.dtype]}")(
+        ptr(x), ptr(y), x.numel(), seed % (1 << 64), _threshold(p), 1.0 / (1.0 - p),
+        threads_for(x.numel()))
     return y
 
 
@@ -119,7 +117,7 @@ def dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
     if x.device.type != "cpu" or p >= 1.0:
         return F.dropout(x, p, training)
     seed = _draw_seed()
-    if x.dtype in _KERNEL_DTYPES and cpu_kernel() is not None:
+    if x.dtype in KERNEL_DTYPES and cpu_kernel() is not None:
         return _KernelDropout.apply(x, p, seed)
     return (x * keep_mask(x.shape, p, seed)).mul_(1.0 / (1.0 - p))
 

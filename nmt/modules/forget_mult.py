@@ -45,7 +45,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from nmt.modules.native import NativeKernel, ptr
+from nmt.modules.native import NativeKernel, ptr, threads_for
 
 IMPLS = ("auto", "reference", "torch", "cpu", "cuda")
 
@@ -188,7 +188,6 @@ class _ForgetMultTorch(torch.autograd.Function):
 # -- the C++ CPU kernel ---------------------------------------------------------------------
 
 # The kernel's source lives beside this module and is compiled on first use (nmt.modules.native).
-_PARALLEL_MIN_ELEMENTS = 1 << 16  # smaller problems are not worth starting threads for
 
 
 def _declare(lib) -> None:
@@ -212,10 +211,6 @@ def _rows(t: Tensor) -> Tensor:
     return t if t.stride(-1) == 1 else t.contiguous()
 
 
-def _threads(numel: int) -> int:
-    return torch.get_num_threads() if numel >= _PARALLEL_MIN_ELEMENTS else 1
-
-
 class _ForgetMultCPU(torch.autograd.Function):
     """The C++ kernel, forward and backward; f and x may be strided views (e.g. gate chunks)."""
 
@@ -231,7 +226,7 @@ class _ForgetMultCPU(torch.autograd.Function):
         c = f.new_empty(B, T, H)
         fn = getattr(cpu_kernel(), f"fm_forward_{_SUFFIX[f.dtype]}")
         fn(ptr(f), ptr(x), ptr(c0), ptr(m), ptr(c), B, T, H, f.stride(0), f.stride(1),
-           x.stride(0), x.stride(1), int(complement), _threads(c.numel()))
+           x.stride(0), x.stride(1), int(complement), threads_for(c.numel()))
         ctx.complement = complement
         ctx.has_c0 = c0 is not None
         ctx.save_for_backward(f, x, c, c0, m)
@@ -247,7 +242,7 @@ class _ForgetMultCPU(torch.autograd.Function):
         fn = getattr(cpu_kernel(), f"fm_backward_{_SUFFIX[f.dtype]}")
         fn(ptr(grad), ptr(f), ptr(x), ptr(c), ptr(c0), ptr(m), ptr(gf), ptr(gx),
            ptr(gc0), B, T, H, f.stride(0), f.stride(1), x.stride(0), x.stride(1),
-           int(ctx.complement), _threads(c.numel()))
+           int(ctx.complement), threads_for(c.numel()))
         return gf, gx, gc0, None, None
 
 

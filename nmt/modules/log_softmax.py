@@ -19,9 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from nmt.modules.native import NativeKernel, ptr
-
-_PARALLEL_MIN_ELEMENTS = 1 << 16  # smaller problems are not worth starting threads for
+from nmt.modules.native import NativeKernel, ptr, threads_for
 
 
 def _declare(lib) -> None:
@@ -47,6 +45,6 @@ def log_softmax_float32(logits: Tensor) -> Tensor:
     if rows.stride(-1) != 1:
         rows = rows.contiguous()
     out = torch.empty(rows.shape, dtype=torch.float32)
-    threads = torch.get_num_threads() if rows.numel() >= _PARALLEL_MIN_ELEMENTS else 1
-    cpu_kernel().log_softmax_bf16(ptr(rows), rows.size(0), v, rows.stride(0), ptr(out), threads)
+    cpu_kernel().log_softmax_bf16(ptr(rows), rows.size(0), v, rows.stride(0), ptr(out),
+                                  threads_for(rows.numel()))
     return out.view(logits.shape)

@@ -21,6 +21,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
+
 log = logging.getLogger(__name__)
 
 CXX_FLAGS = ["-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-pthread"]
@@ -102,6 +104,17 @@ def _build(cxx: str, source: Path, path: Path) -> None:
         if proc.returncode != 0:
             raise RuntimeError(f"{cxx} failed: {proc.stderr.strip()[-500:]}")
         os.replace(out, path)  # atomic: concurrent builders each rename a complete file
+
+
+# Tensor dtypes the float32 / bf16 kernels take, and their functions' name suffixes.
+KERNEL_DTYPES = {torch.float32: "f32", torch.bfloat16: "bf16"}
+PARALLEL_MIN_ELEMENTS = 1 << 16  # smaller problems are not worth starting threads for
+
+
+def threads_for(numel: int) -> int:
+    """Threads for a kernel call over ``numel`` elements: PyTorch's intra-op count, or one for a
+    small problem (``parallel_rows`` starts its threads on every call)."""
+    return torch.get_num_threads() if numel >= PARALLEL_MIN_ELEMENTS else 1
 
 
 def ptr(t) -> ctypes.c_void_p | None:

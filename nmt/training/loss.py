@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from nmt.data.dictionary import PAD_ID
-from nmt.modules.native import NativeKernel, ptr
+from nmt.modules.native import KERNEL_DTYPES, NativeKernel, ptr, threads_for
 
 CHUNK_ROWS = 32  # rows of (rows, V) float32 temporaries at a time
 
@@ -57,7 +57,6 @@ def _declare(lib) -> None:
 
 
 _KERNEL = NativeKernel(Path(__file__).with_name("loss_kernel.cpp"), _declare, "loss CPU kernel")
-_KERNEL_DTYPES = {torch.float32: "f32", torch.bfloat16: "bf16"}
 
 
 def cpu_kernel():
@@ -66,7 +65,7 @@ def cpu_kernel():
 
 
 def _uses_kernel(logits: Tensor) -> bool:
-    return (logits.device.type == "cpu" and logits.dtype in _KERNEL_DTYPES
+    return (logits.device.type == "cpu" and logits.dtype in KERNEL_DTYPES
             and logits.stride(-1) == 1 and cpu_kernel() is not None)
 
 
@@ -74,9 +73,9 @@ def _kernel_forward(logits: Tensor, target: Tensor) -> tuple[Tensor, Tensor, Ten
     """Per row, float32: log-sum-exp, −log p(target) and −Σ_v log p(v), pads included."""
     n, v = logits.shape
     lse, nll, smooth = (torch.empty(n, dtype=torch.float32) for _ in range(3))
-    fn = getattr(cpu_kernel(), f"lsce_forward_{_KERNEL_DTYPES[logits.dtype]}")
+    fn = getattr(cpu_kernel(), f"lsce_forward_{KERNEL_DTYPES[logits.dtype]}")
     fn(ptr(logits), n, v, logits.stride(0), ptr(target), ptr(lse), ptr(nll), ptr(smooth),
-       torch.get_num_threads())
+       threads_for(logits.numel()))
     return lse, nll, smooth
 
 
@@ -84,9 +83,9 @@ def _kernel_backward(logits: Tensor, target: Tensor, pad_id: int, lse: Tensor, g
                      eps: float, eps_i: float) -> Tensor:
     n, v = logits.shape
     out = torch.empty(n, v, dtype=logits.dtype)
-    fn = getattr(cpu_kernel(), f"lsce_backward_{_KERNEL_DTYPES[logits.dtype]}")
+    fn = getattr(cpu_kernel(), f"lsce_backward_{KERNEL_DTYPES[logits.dtype]}")
     fn(ptr(logits), n, v, logits.stride(0), ptr(target), pad_id, ptr(lse), grad, eps, eps_i,
-       ptr(out), torch.get_num_threads())
+       ptr(out), threads_for(logits.numel()))
     return out
 
 
