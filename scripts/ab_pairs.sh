@@ -11,6 +11,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 [[ $# -ge 3 && $3 == nmt ]] || { echo "usage: bash scripts/ab_pairs.sh REV N nmt COMMAND [ARGS...]" >&2; exit 2; }
 rev=$1 n=$2; shift 3
+[[ $n =~ ^[1-9][0-9]*$ ]] || { echo "ab_pairs: N must be a positive number of pairs, got '$n'" >&2; exit 2; }
 python=${NMT_VENV:-.venv}/bin/python
 old=$(mktemp -d)
 trap 'git worktree remove --force "$old" >/dev/null 2>&1 || rm -rf "$old"' EXIT
