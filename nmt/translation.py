@@ -20,7 +20,6 @@ output layer to each batch's candidate target pieces.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from nmt.data.shortlist import Shortlist
 from nmt.data.text import read_lines
 from nmt.errors import NmtError
 from nmt.models.base import Seq2SeqModel
+from nmt.modules.int8 import quantize_int8
 from nmt.modules.weight_norm import fold_weight_norm
 from nmt.search import Ensemble, Hypothesis, SearchConfig, search
 from nmt.search.continuous import ContinuousBeamSearch
@@ -324,20 +324,3 @@ def load_unk_dict(path: str | Path) -> dict[str, str]:
             raise NmtError(f"{path}, line {lineno}: expected 'source target'")
         table.setdefault(parts[0], parts[1])
     return table
-
-
-def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
-    """Dynamic int8 quantisation of every Linear layer (weights int8, activations quantised on
-    the fly); convolutions and embeddings stay in float. The int8 layers take fp32 inputs, so
-    under bf16 autocast (``--precision bf16``) their inputs are cast to fp32 first."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.ao's deprecation notice, not the user's concern
-        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
-    for module in model.modules():
-        if isinstance(module, torch.ao.nn.quantized.dynamic.Linear):
-            module.register_forward_pre_hook(_float_inputs)
-    return model
-
-
-def _float_inputs(module: torch.nn.Module, inputs: tuple) -> tuple:
-    return tuple(x.float() if torch.is_tensor(x) and x.is_floating_point() else x for x in inputs)

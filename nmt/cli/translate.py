@@ -68,7 +68,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     b.add_argument("--buffer-size", type=int, default=None,
                    help="lines read before translating (default: 1 on a terminal, else 10000)")
     b.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
-    b.add_argument("--quantize", choices=("none", "int8"), default="none", help="dynamic int8 Linear layers")
+    b.add_argument("--quantize", choices=("none", "int8"), default="none",
+                   help="int8 matrix products (Linear layers, convolution taps), CPU only")
     b.add_argument("--device", default="cpu")
     b.add_argument("--threads", type=int, default=None)
     f = p.add_argument_group("formats")

@@ -41,3 +41,14 @@ def conv_taps(x: Tensor, padding: tuple[int, int], kernel_size: int, dilation: i
     padded = F.pad(x, (0, 0, *padding))  # (B, T + (k−1)·d, C)
     return torch.cat([padded[:, j * dilation: j * dilation + length] for j in range(kernel_size)],
                      dim=-1)
+
+
+def taps_product(owner: nn.Module, conv: nn.Conv1d, taps: Tensor) -> Tensor:
+    """``W·taps + b`` with W ``conv``'s weight tap-major: taps (..., k·C_in) -> (..., C_out).
+
+    An int8 model (:func:`nmt.modules.int8.quantize_int8`) gives ``owner`` an ``int8_taps`` layer,
+    which then takes the product."""
+    int8 = getattr(owner, "int8_taps", None)
+    if int8 is not None:
+        return int8(taps)
+    return F.linear(taps, cached_tap_major(owner, conv), conv.bias)

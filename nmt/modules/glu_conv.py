@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nmt.modules.conv_taps import cached_tap_major, conv_taps
+from nmt.modules.conv_taps import cached_tap_major, conv_taps, taps_product
 from nmt.modules.dropout import Dropout
 from nmt.modules.weight_norm import wn_conv1d
 
@@ -46,7 +46,7 @@ class GLUConv1d(nn.Module):
         itself (an imported fairseq model's 1,000 Multi30k test translations are byte-identical
         either way)."""
         taps = conv_taps(self.dropout(x), self.padding, self.kernel_size)  # (B, T, k·C_in)
-        return F.glu(F.linear(taps, self.linearized_weight(), self.conv.bias), dim=-1)
+        return F.glu(taps_product(self, self.conv, taps), dim=-1)
 
     def forward_reference(self, x: Tensor) -> Tensor:
         """:meth:`forward` as a convolution over (B, C_in, T)."""
@@ -64,7 +64,7 @@ class GLUConv1d(nn.Module):
             raise RuntimeError("step() needs a causal convolution")
         full = torch.cat([window, self.dropout(x)], dim=1)  # (B, k, C_in)
         flat = full.reshape(full.size(0), 1, -1)  # (B, 1, k·C_in), tap-major like the weight below
-        out = F.linear(flat, self.linearized_weight(), self.conv.bias)  # (B, 1, 2·C_out)
+        out = taps_product(self, self.conv, flat)  # (B, 1, 2·C_out)
         return F.glu(out, dim=-1), full[:, 1:]
 
     def linearized_weight(self) -> Tensor:

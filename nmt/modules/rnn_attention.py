@@ -52,6 +52,8 @@ class GlobalAttention(nn.Module):
     Weights are initialised uniformly in [−init_scale, init_scale] (Luong et al. and fairseq: 0.1).
     """
 
+    int8_exempt = ("input_proj", "output_proj", "v")  # read by weight (nmt.modules.int8)
+
     def __init__(self, query_dim: int, source_dim: int, *, score: str = "general",
                  attention_dim: int | None = None, init_scale: float = 0.1):
         super().__init__()

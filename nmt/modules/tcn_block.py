@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from nmt.modules.conv_taps import cached_tap_major, conv_taps
+from nmt.modules.conv_taps import cached_tap_major, conv_taps, taps_product
 
 INIT_STD = 0.01  # the paper's N(0, 0.01) for convolution weights
 
@@ -108,7 +108,7 @@ class DilatedConv1d(nn.Module):
         if mask is not None:
             x = x.masked_fill(~mask.unsqueeze(-1), 0.0)
         taps = conv_taps(x, self.padding, self.kernel_size, self.dilation)  # (B, T, k·C_in)
-        return F.linear(taps, self.linearized_weight(), self.conv.bias)
+        return taps_product(self, self.conv, taps)
 
     def forward_reference(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         """:meth:`forward` as PyTorch's dilated convolution over (B, C_in, T)."""
@@ -129,7 +129,7 @@ class DilatedConv1d(nn.Module):
         full = torch.cat([window, x], dim=1)  # (B, (k−1)·d + 1, C_in)
         taps = full[:, :: self.dilation]  # (B, k, C_in): t − (k−1)·d, …, t − d, t
         flat = taps.reshape(taps.size(0), 1, -1)  # (B, 1, k·C_in), tap-major
-        out = F.linear(flat, self.linearized_weight(), self.conv.bias)
+        out = taps_product(self, self.conv, flat)
         return out, full[:, 1:]
 
     def linearized_weight(self) -> Tensor:
