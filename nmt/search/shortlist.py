@@ -66,27 +66,11 @@ class NarrowedOutput(nn.Module):
         return F.linear(x, self.weight, self.bias)
 
 
-class NarrowedInt8Output(nn.Module):
-    """The same for an int8 dynamic Linear: its int8 rows ``ids``, so the logits it gives are
-    exactly the full layer's at those rows. Inputs are cast to float32 (as for the full int8
-    layer under bf16 autocast)."""
-
-    def __init__(self, layer: nn.Module, ids: Tensor):
-        super().__init__()
-        self.inner = torch.ao.nn.quantized.dynamic.Linear(layer.in_features, ids.numel(),
-                                                           dtype=torch.qint8)
-        bias = layer.bias()
-        self.inner.set_weight_bias(layer.weight().index_select(0, ids),
-                                   None if bias is None else bias.index_select(0, ids))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.inner(x.float())
-
-
 def narrowed_layer(layer: nn.Module, ids: Tensor) -> nn.Module:
-    """``layer`` (a Linear or an int8 dynamic Linear to the vocabulary) over the rows ``ids``."""
-    if isinstance(layer, torch.ao.nn.quantized.dynamic.Linear):
-        return NarrowedInt8Output(layer, ids)
+    """``layer`` (a Linear, or a layer with a ``rows(ids)`` method such as the int8 layers of
+    :mod:`nmt.modules.int8`) over the rows ``ids``, whose logits equal the full layer's there."""
+    if hasattr(layer, "rows"):
+        return layer.rows(ids)
     if not isinstance(layer, nn.Linear):
         raise NmtError(f"a shortlist needs a linear output layer, found {type(layer).__name__}")
     return NarrowedOutput(layer, ids)
