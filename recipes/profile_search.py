@@ -30,11 +30,12 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    p.add_argument("--quantize", choices=("none", "int8"), default="none")
     p.add_argument("--shapes", action="store_true", help="group the ops by input shape")
     args = p.parse_args()
     torch.set_flush_denormal(True)
     keep_freed_memory()  # as the CLI does (nmt/heap.py)
-    translator = Translator(prepare_model(args.checkpoint, threads=args.threads),
+    translator = Translator(prepare_model(args.checkpoint, threads=args.threads, quantize=args.quantize),
                             SearchConfig(beam=args.beam, autocast_dtype="bfloat16" if args.precision == "bf16" else None),
                             batch_size=args.batch_size)
     lines = list(itertools.islice(read_lines(args.input), args.lines))
