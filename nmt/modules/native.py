@@ -6,6 +6,8 @@ its caller then runs its PyTorch path. Built libraries live in ``$NMT_KERNEL_CAC
 ``$XDG_CACHE_HOME/nmt/kernels`` (``~/.cache/nmt/kernels``), named by a hash of the source, the
 compiler, its flags and the CPU's flags, so an edit or another CPU builds anew. Headers the
 kernels share (``parallel_rows.h``) live beside this module, on every kernel's include path.
+Kernels are built with ``-fopenmp``: their threads are those of the OpenMP runtime PyTorch has
+already loaded (``libgomp.so.1``), which ``parallel_rows`` hands its parts to.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import torch
 
 log = logging.getLogger(__name__)
 
-CXX_FLAGS = ["-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-pthread"]
+CXX_FLAGS = ["-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-pthread", "-fopenmp"]
 HEADERS = Path(__file__).parent  # shared headers (parallel_rows.h), on every kernel's include path
 
 
@@ -108,12 +110,12 @@ def _build(cxx: str, source: Path, path: Path) -> None:
 
 # Tensor dtypes the float32 / bf16 kernels take, and their functions' name suffixes.
 KERNEL_DTYPES = {torch.float32: "f32", torch.bfloat16: "bf16"}
-PARALLEL_MIN_ELEMENTS = 1 << 16  # smaller problems are not worth starting threads for
+PARALLEL_MIN_ELEMENTS = 1 << 16  # smaller problems are not worth splitting across threads
 
 
 def threads_for(numel: int) -> int:
     """Threads for a kernel call over ``numel`` elements: PyTorch's intra-op count, or one for a
-    small problem (``parallel_rows`` starts its threads on every call)."""
+    small problem (handing work to another thread costs microseconds)."""
     return torch.get_num_threads() if numel >= PARALLEL_MIN_ELEMENTS else 1
 
 

@@ -10,6 +10,13 @@ from nmt.modules.native import NativeKernel
 needs_compiler = pytest.mark.skipif(shutil.which("g++") is None, reason="no C++ compiler")
 
 
+ADDER = ('#include "parallel_rows.h"\n'
+         'extern "C" int add_rows(int n, int threads) {\n'
+         '  std::vector<int> seen(n);\n'
+         '  parallel_rows(n, threads, [&](int64_t a, int64_t b) { for (auto i = a; i < b; ++i) seen[i] = 1; });\n'
+         '  int total = 0; for (int v : seen) total += v; return total;\n}\n')
+
+
 def declare_add(lib):
     lib.add_rows.argtypes = [ctypes.c_int, ctypes.c_int]
 
@@ -18,11 +25,7 @@ def declare_add(lib):
 def test_a_kernel_is_built_once_with_the_shared_header_and_called(tmp_path, monkeypatch):
     monkeypatch.setenv("NMT_KERNEL_CACHE", str(tmp_path / "cache"))
     source = tmp_path / "adder.cpp"
-    source.write_text('#include "parallel_rows.h"\n'
-                      'extern "C" int add_rows(int n, int threads) {\n'
-                      '  std::vector<int> seen(n);\n'
-                      '  parallel_rows(n, threads, [&](int64_t a, int64_t b) { for (auto i = a; i < b; ++i) seen[i] = 1; });\n'
-                      '  int total = 0; for (int v : seen) total += v; return total;\n}\n')
+    source.write_text(ADDER)
     kernel = NativeKernel(source, declare_add, "test kernel")
     lib = kernel.get()
     assert lib is not None and lib.add_rows(1000, 2) == 1000
@@ -54,3 +57,20 @@ def test_every_shipped_kernel_compiles():
 
     for kernel in (dropout, forget_mult, log_softmax, loss):
         assert kernel.get() is not None, kernel.error
+
+
+@needs_compiler
+def test_kernels_share_pytorchs_openmp_runtime(tmp_path, monkeypatch):
+    """parallel_rows runs on OpenMP threads; the kernel must bind to the libgomp PyTorch already
+    loaded (one runtime, one thread team), not bring a second one whose threads compete."""
+    import torch
+
+    torch.ones(1 << 16).sum()  # PyTorch's runtime is loaded and its team has run
+    monkeypatch.setenv("NMT_KERNEL_CACHE", str(tmp_path / "cache"))
+    source = tmp_path / "teams.cpp"
+    source.write_text(ADDER)
+    lib = NativeKernel(source, declare_add, "test kernel").get()
+    assert lib is not None and lib.add_rows(1000, 2) == 1000
+    with open("/proc/self/maps", encoding="utf-8") as maps:
+        runtimes = {line.split()[-1] for line in maps if "libgomp" in line}
+    assert len(runtimes) == 1, runtimes
