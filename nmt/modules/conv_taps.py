@@ -22,15 +22,16 @@ def tap_major(weight: Tensor) -> Tensor:
     return weight.permute(0, 2, 1).reshape(weight.size(0), -1).contiguous()
 
 
-def cached_tap_major(owner: nn.Module, conv: nn.Conv1d) -> Tensor:
-    """:func:`tap_major` of ``conv``'s weight, kept on ``owner`` while the weight is a plain tensor
-    that has not changed (weight norm folded for inference); under weight norm it is recomputed."""
+def cached_tap_major(owner: nn.Module, conv: nn.Conv1d, dtype: torch.dtype | None = None) -> Tensor:
+    """:func:`tap_major` of ``conv``'s weight (cast to ``dtype`` if given), kept on ``owner`` while
+    the weight is a plain tensor that has not changed (weight norm folded for inference); under
+    weight norm it is recomputed."""
     w = conv.weight
-    key = (w.data_ptr(), w._version, w.dtype) if not is_weight_normed(conv) else None
+    key = (w.data_ptr(), w._version, w.dtype, dtype) if not is_weight_normed(conv) else None
     if key is None:
         return tap_major(w)
     if getattr(owner, "_linear_key", None) != key:
-        owner._linear, owner._linear_key = tap_major(w), key
+        owner._linear, owner._linear_key = tap_major(w).to(dtype or w.dtype), key
     return owner._linear
 
 
@@ -46,9 +47,13 @@ def conv_taps(x: Tensor, padding: tuple[int, int], kernel_size: int, dilation: i
 def taps_product(owner: nn.Module, conv: nn.Conv1d, taps: Tensor) -> Tensor:
     """``W·taps + b`` with W ``conv``'s weight tap-major: taps (..., k·C_in) -> (..., C_out).
 
-    An int8 model (:func:`nmt.modules.int8.quantize_int8`) gives ``owner`` an ``int8_taps`` layer,
-    which then takes the product."""
+    Under autocast the tap-major weight is kept in the autocast dtype (autocast keeps cast copies
+    of parameters only, so it would cast this derived weight again on every call). An int8 model
+    (:func:`nmt.modules.int8.quantize_int8`) gives ``owner`` an ``int8_taps`` layer, which then
+    takes the product."""
     int8 = getattr(owner, "int8_taps", None)
     if int8 is not None:
         return int8(taps)
-    return F.linear(taps, cached_tap_major(owner, conv), conv.bias)
+    device = taps.device.type
+    dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
+    return F.linear(taps, cached_tap_major(owner, conv, dtype), conv.bias)

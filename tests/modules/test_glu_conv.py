@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from nmt.modules.glu_conv import GLUConv1d
+from nmt.modules.weight_norm import fold_weight_norm
 
 
 def reference_conv_glu(x, weight, bias, left, right):
@@ -88,3 +89,22 @@ def test_training_form_equals_the_convolution(kernel, causal):
         torch.testing.assert_close(g, g_ref, atol=1e-5, rtol=1e-5)
     with torch.no_grad():
         torch.testing.assert_close(layer.eval()(x), layer.forward_reference(x), atol=1e-5, rtol=1e-5)
+
+
+def test_autocast_keeps_one_bf16_tap_weight_and_a_float32_one_outside_it():
+    """Under CPU autocast the tap-major weight is cached in bf16 (not cast on every call); outside
+    it the float32 weight is used again, and both give the convolution."""
+    torch.manual_seed(0)
+    layer = fold_weight_norm(GLUConv1d(8, 6, 3, causal=True).eval())  # as for inference
+    x = torch.randn(2, 5, 8)
+    with torch.no_grad():
+        expected = layer(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            first = layer(x)
+            cached = layer._linear
+            second = layer(x)
+        assert cached.dtype == torch.bfloat16 and layer._linear is cached
+        torch.testing.assert_close(first.float(), expected, atol=5e-2, rtol=5e-2)
+        torch.testing.assert_close(second, first)
+        assert layer(x).dtype == torch.float32 and layer._linear.dtype == torch.float32
+        torch.testing.assert_close(layer(x), expected)
