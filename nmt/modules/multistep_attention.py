@@ -12,6 +12,10 @@ from torch import Tensor, nn
 from nmt.modules.weight_norm import wn_linear
 
 SQRT_HALF = math.sqrt(0.5)
+# Under autocast on the CPU, a sentence's attention products with fewer query rows than this run in
+# float32: a beam step's (5 × 256)·(256 × S) per sentence took oneDNN's bf16 batched product 2-3x
+# MKL's float32 time on an AMX host (docs/results.md). Training's rows (whole sentences) stay bf16.
+FLOAT32_BELOW_ROWS = 16
 
 
 @dataclass
@@ -74,9 +78,18 @@ class MultiStepAttention(nn.Module):
         B, S, D = keys.shape
         d = (self.in_projection(x) + target_embedding) * SQRT_HALF  # (R, T, D)
         d = d.reshape(B, -1, D)  # (B, w·T, D): each sentence's rows together
-        scores = torch.bmm(d, keys.transpose(1, 2))  # (B, w·T, S)
+        in_float32 = (d.device.type == "cpu" and d.size(1) < FLOAT32_BELOW_ROWS
+                      and torch.is_autocast_enabled("cpu"))
+        bmm = _bmm_float32 if in_float32 else torch.bmm
+        scores = bmm(d, keys.transpose(1, 2))  # (B, w·T, S)
         scores = scores.float().masked_fill(pad_mask.unsqueeze(1), float("-inf"))
-        attn = F.softmax(scores, dim=-1).type_as(d)  # (B, w·T, S)
-        context = torch.bmm(attn, values) * scale.to(attn.dtype)  # (B, w·T, D)
+        attn = F.softmax(scores, dim=-1).to(torch.float32 if in_float32 else d.dtype)  # (B, w·T, S)
+        context = bmm(attn, values) * scale.to(attn.dtype)  # (B, w·T, D)
         out = self.out_projection(context.reshape(R, T, D))  # (R, T, C)
         return (out + x) * SQRT_HALF, attn.reshape(R, T, S)
+
+
+def _bmm_float32(a: Tensor, b: Tensor) -> Tensor:
+    """``torch.bmm`` in float32, outside autocast."""
+    with torch.autocast(a.device.type, enabled=False):
+        return torch.bmm(a.float(), b.float())

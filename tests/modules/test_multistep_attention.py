@@ -1,6 +1,7 @@
 import math
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from nmt.modules.multistep_attention import MultiStepAttention, source_length_scale
 
@@ -50,3 +51,35 @@ def test_rows_of_a_sentence_share_its_encoder_row():
     assert out.shape == (b * w, 1, 6) and attn.shape == (b * w, 1, s)
     torch.testing.assert_close(out, out_copied, atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(attn, attn_copied, atol=1e-6, rtol=1e-5)
+
+
+class BmmDtypes(TorchDispatchMode):
+    """Records the input dtype of every aten.bmm call (below autocast, so after its casts)."""
+
+    def __init__(self):
+        super().__init__()
+        self.dtypes = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func.overloadpacket is torch.ops.aten.bmm:
+            self.dtypes.append(args[0].dtype)
+        return func(*args, **(kwargs or {}))
+
+
+def test_a_beam_step_under_autocast_attends_in_float32_and_training_rows_in_bf16():
+    """Few query rows per sentence (a beam step): the attention products run in float32 under
+    CPU autocast; whole sentences (training) in bf16. Both agree with the float32 module."""
+    torch.manual_seed(0)
+    att = MultiStepAttention(conv_channels=8, embed_dim=8).eval()
+    b, w, s = 3, 5, 7
+    z, ze = torch.randn(b, s, 8), torch.randn(b, s, 8)
+    pad_mask = torch.tensor([[False] * s, [True] * 2 + [False] * 5, [False] * 6 + [True]])
+    for rows_per_sentence, dtype in ((w, torch.float32), (20, torch.bfloat16)):
+        h, g = torch.randn(b * rows_per_sentence, 1, 8), torch.randn(b * rows_per_sentence, 1, 8)
+        with torch.no_grad():
+            expected_out, expected_attn = att(h, g, z, ze, pad_mask)
+            with torch.autocast("cpu", dtype=torch.bfloat16), BmmDtypes() as seen:
+                out, attn = att(h, g, z, ze, pad_mask)
+        assert seen.dtypes == [dtype, dtype]
+        torch.testing.assert_close(attn.float(), expected_attn, atol=2e-2, rtol=2e-2)
+        torch.testing.assert_close(out.float(), expected_out, atol=5e-2, rtol=5e-2)
