@@ -28,6 +28,7 @@ from nmt.modules.embeddings import normal_embedding, position_embedding
 from nmt.modules.glu_conv import GLUConv1d
 from nmt.modules.grad_multiply import grad_multiply
 from nmt.modules.joined_rows import cat_padded
+from nmt.modules.linear import Linear
 from nmt.modules.multistep_attention import (
     SQRT_HALF,
     AttentionSource,
@@ -261,7 +262,7 @@ class ConvS2SDecoder(nn.Module):
         self.num_attention_layers = sum(a is not None for a in attention_dims)
         self.fc2 = wn_linear(specs[-1].channels, cfg.decoder_out_embed_dim)
         if cfg.tie_output:
-            self.fc3 = nn.Linear(cfg.decoder_out_embed_dim, cfg.tgt_vocab_size)
+            self.fc3 = Linear(cfg.decoder_out_embed_dim, cfg.tgt_vocab_size)
             self.fc3.weight = embed_tokens.weight
             nn.init.zeros_(self.fc3.bias)
         else:

@@ -66,6 +66,7 @@ from nmt.models.base import Seq2SeqModel
 from nmt.modules.dropout import Dropout
 from nmt.modules.embeddings import normal_embedding, position_embedding, uniform_embedding
 from nmt.modules.learned_positions import LearnedPositionalEmbedding
+from nmt.modules.linear import Linear
 from nmt.modules.qrnn import POOLINGS, QRNN, QRNNLayer, input_sizes
 from nmt.modules.step_order import gather_steps, reverse_real_steps
 
@@ -210,7 +211,7 @@ class QRNNEncoder(nn.Module):
                          dense=cfg.dense, bidirectional=cfg.bidirectional,
                          causal=cfg.encoder_causal)
         width = self.qrnn.output_size
-        self.proj = nn.Linear(width, cfg.hidden_size) if width != cfg.hidden_size else None
+        self.proj = Linear(width, cfg.hidden_size) if width != cfg.hidden_size else None
 
     def forward(self, src: Tensor) -> tuple[Tensor, Tensor, list[Tensor]]:
         """src (B, S) -> outputs (B, S, H) 0 at pads, pad mask (B, S), final states per layer."""
@@ -248,12 +249,12 @@ class QRNNDecoder(nn.Module):
             QRNNLayer(d, H, k, pooling=cfg.pooling, zoneout=cfg.zoneout, causal=True)
             for d, k in zip(sizes, cfg.kernels("decoder")))
         gates = POOLINGS[cfg.pooling] * H
-        self.encoder_maps = nn.ModuleList(nn.Linear(d, gates, bias=False)
+        self.encoder_maps = nn.ModuleList(Linear(d, gates, bias=False)
                                           for d in encoder_final_sizes)
-        self.attention_out = nn.Linear(2 * H, H)  # the last layer's W_k k_t + W_c c_t (+ bias)
+        self.attention_out = Linear(2 * H, H)  # the last layer's W_k k_t + W_c c_t (+ bias)
         lower = cfg.layers - 1 if cfg.decoder_attention == "all" else 0
-        self.lower_attention_out = nn.ModuleList(nn.Linear(2 * H, H) for _ in range(lower))
-        self.output = nn.Linear(H, cfg.tgt_vocab_size)
+        self.lower_attention_out = nn.ModuleList(Linear(2 * H, H) for _ in range(lower))
+        self.output = Linear(H, cfg.tgt_vocab_size)
         if cfg.tie_output:
             self.output.weight = embed_tokens.weight
 

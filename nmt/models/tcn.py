@@ -42,6 +42,7 @@ from nmt.models.base import Seq2SeqModel
 from nmt.modules.dropout import Dropout
 from nmt.modules.embeddings import normal_embedding, position_embedding
 from nmt.modules.grad_multiply import grad_multiply
+from nmt.modules.linear import Linear
 from nmt.modules.multistep_attention import (
     SQRT_HALF,
     AttentionSource,
@@ -235,7 +236,7 @@ class TCNDecoder(nn.Module):
             for i, flag in enumerate(cfg.attention_layers()) if flag})
         self.fc2 = wn_linear(levels[-1].channels, cfg.decoder_out_embed_dim)
         if cfg.tie_output:
-            self.fc3 = nn.Linear(cfg.decoder_out_embed_dim, cfg.tgt_vocab_size)
+            self.fc3 = Linear(cfg.decoder_out_embed_dim, cfg.tgt_vocab_size)
             self.fc3.weight = embed_tokens.weight
             nn.init.zeros_(self.fc3.bias)
         else:

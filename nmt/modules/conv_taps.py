@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from nmt.modules.linear import linear
 from nmt.modules.weight_norm import is_weight_normed
 
 
@@ -56,4 +57,4 @@ def taps_product(owner: nn.Module, conv: nn.Conv1d, taps: Tensor) -> Tensor:
         return int8(taps)
     device = taps.device.type
     dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
-    return F.linear(taps, cached_tap_major(owner, conv, dtype), conv.bias)
+    return linear(taps, cached_tap_major(owner, conv, dtype), conv.bias)

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from nmt.errors import NmtError
 from nmt.modules.dropout import Dropout
 from nmt.modules.joined_rows import cat_padded
+from nmt.modules.linear import Linear
 from nmt.modules.rnn_attention import SCORES, GlobalAttention, attention_bias
 
 INIT_SCALE = 0.1  # uniform init range of every weight (Luong et al. §4.1; fairseq)
@@ -40,7 +41,7 @@ def uniform_lstm(input_size: int, hidden_size: int, num_layers: int,
 
 
 def uniform_linear(in_features: int, out_features: int, bias: bool = True) -> nn.Linear:
-    m = nn.Linear(in_features, out_features, bias=bias)
+    m = Linear(in_features, out_features, bias=bias)
     nn.init.uniform_(m.weight, -INIT_SCALE, INIT_SCALE)
     if bias:
         nn.init.uniform_(m.bias, -INIT_SCALE, INIT_SCALE)

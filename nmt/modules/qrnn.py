@@ -36,6 +36,7 @@ from torch import Tensor, nn
 
 from nmt.modules.dropout import Dropout
 from nmt.modules.forget_mult import forget_mult
+from nmt.modules.linear import Linear
 
 POOLINGS = {"f": 2, "fo": 3, "ifo": 4}  # pooling -> number of gates G
 
@@ -64,7 +65,7 @@ class QRNNLayer(nn.Module):
         self.input_size, self.hidden_size, self.kernel_size = input_size, hidden_size, kernel_size
         self.pooling, self.zoneout, self.causal = pooling, zoneout, causal
         self.num_gates = POOLINGS[pooling]
-        self.conv = nn.Linear(kernel_size * input_size, self.num_gates * hidden_size)
+        self.conv = Linear(kernel_size * input_size, self.num_gates * hidden_size)
         k = kernel_size
         self.padding = (k - 1, 0) if causal else ((k - 1) // 2, k // 2)
 

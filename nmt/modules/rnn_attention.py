@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nmt.errors import NmtError
+from nmt.modules.linear import Linear, linear
 
 SCORES = ("dot", "general", "concat")
 
@@ -37,7 +38,7 @@ def attention_bias(pad_mask: Tensor) -> Tensor:
 
 
 def _uniform_linear(in_features: int, out_features: int, bias: bool, scale: float) -> nn.Linear:
-    m = nn.Linear(in_features, out_features, bias=bias)
+    m = Linear(in_features, out_features, bias=bias)
     nn.init.uniform_(m.weight, -scale, scale)
     if bias:
         nn.init.uniform_(m.bias, -scale, scale)
@@ -82,7 +83,7 @@ class GlobalAttention(nn.Module):
             keys = self.key_proj(source)  # (B, S, A)
         else:
             keys = source
-        values = F.linear(source, self.output_proj.weight[:, : self.source_dim])
+        values = linear(source, self.output_proj.weight[:, : self.source_dim])
         return keys.transpose(1, 2).contiguous(), values
 
     def forward(self, query: Tensor, keys: Tensor, values: Tensor,
@@ -100,6 +101,6 @@ class GlobalAttention(nn.Module):
         else:
             scores = torch.bmm(query, keys)  # (B, w·T, S)
         attn = F.softmax(scores.float() + bias, dim=-1).type_as(values)  # (B, w·T, S)
-        own = F.linear(query, self.output_proj.weight[:, self.source_dim :])  # W_ch h_t
+        own = linear(query, self.output_proj.weight[:, self.source_dim :])  # W_ch h_t
         out = torch.tanh(torch.baddbmm(own.type_as(values), attn, values))  # (B, w·T, query_dim)
         return out.reshape(R, T, -1), attn.reshape(R, T, -1)

@@ -48,6 +48,7 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm
 
 from nmt.modules.conv_taps import cached_tap_major, conv_taps, taps_product
+from nmt.modules.linear import Linear
 
 INIT_STD = 0.01  # the paper's N(0, 0.01) for convolution weights
 
@@ -151,7 +152,7 @@ class TemporalBlock(nn.Module):
         self.dropout = SpatialDropout(dropout)
         self.downsample = None
         if in_channels != out_channels:
-            self.downsample = nn.Linear(in_channels, out_channels)
+            self.downsample = Linear(in_channels, out_channels)
             nn.init.normal_(self.downsample.weight, 0.0, INIT_STD)
             nn.init.zeros_(self.downsample.bias)
 

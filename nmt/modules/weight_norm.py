@@ -29,6 +29,8 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
+from nmt.modules.linear import Linear
+
 
 def dropout_aware_init_(layer: nn.Module, fan_in: int, dropout: float = 0.0, glu: bool = False):
     """``layer.weight`` ~ N(0, sqrt(gain·(1 − dropout)/fan_in)), gain 4 before a GLU; bias 0."""
@@ -41,7 +43,7 @@ def dropout_aware_init_(layer: nn.Module, fan_in: int, dropout: float = 0.0, glu
 
 def wn_linear(in_features: int, out_features: int, dropout: float = 0.0) -> nn.Linear:
     """A weight-normalised Linear, initialised for inputs that pass through ``dropout``."""
-    layer = dropout_aware_init_(nn.Linear(in_features, out_features), in_features, dropout)
+    layer = dropout_aware_init_(Linear(in_features, out_features), in_features, dropout)
     return weight_norm(layer, dim=0)
 
 

@@ -1,0 +1,70 @@
+"""nmt.modules.linear: large bf16 products over rows rounded up to a bucket, results unchanged."""
+
+import torch
+import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from nmt.modules.linear import MIN_ROWS, ROW_BUCKET, Linear, bucketed_rows, linear
+
+
+class ProductRows(TorchDispatchMode):
+    """Records the row count of every matrix product aten runs (forward and backward)."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func.overloadpacket in (torch.ops.aten.addmm, torch.ops.aten.mm):
+            a = args[1] if func.overloadpacket is torch.ops.aten.addmm else args[0]
+            self.rows.append(a.size(0))
+        return func(*args, **(kwargs or {}))
+
+
+def test_bucketed_rows_rounds_up_to_the_bucket():
+    assert bucketed_rows(1) == ROW_BUCKET
+    assert bucketed_rows(ROW_BUCKET) == ROW_BUCKET
+    assert bucketed_rows(ROW_BUCKET + 1) == 2 * ROW_BUCKET
+
+
+def test_large_bf16_products_run_on_bucketed_rows_with_the_same_values_and_gradients():
+    torch.manual_seed(0)
+    layer = Linear(16, 24)
+    rows = MIN_ROWS + 37  # not a multiple of the bucket
+    x = torch.randn(1, rows, 16, requires_grad=True)
+    reference = layer.weight.detach().bfloat16().float(), layer.bias.detach().bfloat16().float()
+    with torch.autocast("cpu", dtype=torch.bfloat16), ProductRows() as seen:
+        y = layer(x)
+    y.float().square().sum().backward()
+    assert y.shape == (1, rows, 24)
+    assert seen.rows[0] == bucketed_rows(rows)  # the forward product
+    expected = F.linear(x.detach().bfloat16().float(), *reference)
+    torch.testing.assert_close(y.float(), expected, atol=2e-2, rtol=2e-2)
+    grad_x, grad_w = x.grad.clone(), layer.weight.grad.clone()
+
+    x.grad = None
+    layer.weight.grad = None
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        plain = F.linear(x, layer.weight, layer.bias)
+    plain.float().square().sum().backward()
+    torch.testing.assert_close(grad_x, x.grad, atol=5e-2, rtol=2e-2)
+    torch.testing.assert_close(grad_w, layer.weight.grad, atol=5e-1, rtol=2e-2)
+
+
+def test_float32_and_small_products_are_plain():
+    torch.manual_seed(0)
+    w, b = torch.randn(8, 4), torch.randn(8)
+    big = torch.randn(MIN_ROWS + 3, 4)
+    with ProductRows() as seen:
+        out = linear(big, w, b)  # float32: MKL, no padding, bit-identical to F.linear
+    assert seen.rows == [MIN_ROWS + 3]
+    assert torch.equal(out, F.linear(big, w, b))
+    small = torch.randn(MIN_ROWS - 1, 4).bfloat16()
+    with ProductRows() as seen:
+        linear(small, w.bfloat16(), b.bfloat16())
+    assert seen.rows == [MIN_ROWS - 1]
+
+
+def test_linear_keeps_nn_linear_state_dict_names():
+    assert set(Linear(3, 2).state_dict()) == set(torch.nn.Linear(3, 2).state_dict())
+    assert isinstance(Linear(3, 2), torch.nn.Linear)
