@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from nmt import registry
+from nmt.modules import int8
 from nmt.modules.int8 import Int8Linear, full_range_inputs, quantize_int8
 from nmt.modules.weight_norm import fold_weight_norm
 from nmt.search import SearchConfig, beam_search
@@ -33,6 +34,23 @@ def test_the_int8_product_equals_its_reference(reduce_range):
     assert y.shape == (2, 7, 48) and y.dtype == torch.float32
     torch.testing.assert_close(y.reshape(14, 48), reference(layer, x.reshape(14, 64)),
                                rtol=0, atol=1e-5)
+
+
+ENGINES = [e for e in ("onednn", "x86", "fbgemm") if e in torch.backends.quantized.supported_engines]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_each_packing_engine_gives_the_reference_and_leaves_the_global_engine(engine, monkeypatch):
+    """oneDNN packs on AMX hosts (:func:`amx_engine`); whichever packs, the product is the
+    reference's and PyTorch's own engine setting is as it was."""
+    monkeypatch.setattr(int8, "amx_engine", lambda: engine)
+    before = torch.backends.quantized.engine
+    torch.manual_seed(0)
+    layer = Int8Linear.from_linear(nn.Linear(64, 48))
+    assert torch.backends.quantized.engine == before
+    x = torch.randn(9, 64) * 3
+    torch.testing.assert_close(layer(x), reference(layer, x), rtol=0, atol=1e-4)
+    torch.testing.assert_close(layer.rows(torch.tensor([3, 0]))(x), layer(x)[:, [3, 0]])
 
 
 def test_per_row_scales_keep_small_rows_precise():
