@@ -73,19 +73,24 @@ class Int8Linear(nn.Module):
     """``W x + b`` with W in int8 per output row and x quantised per call; float32 out.
 
     Inputs of any float dtype are cast to float32 first (the int8 ops take float32), so the layer
-    works under bf16 autocast too. Built from a float weight and bias, or :meth:`from_linear`."""
+    works under bf16 autocast too. Built from a per-row qint8 weight (:func:`quantize_rows`) and
+    a bias, or from float layers with :meth:`from_float` and :meth:`from_linear`."""
 
-    def __init__(self, weight: Tensor, bias: Tensor | None):
+    def __init__(self, qweight: Tensor, bias: Tensor | None):
         super().__init__()
-        self.out_features, self.in_features = weight.shape
-        self.qweight = quantize_rows(weight)
+        self.out_features, self.in_features = qweight.shape
+        self.qweight = qweight
         self.bias = None if bias is None else bias.detach().float().clone()
         self.reduce_range = not full_range_inputs()
         self._packed = prepack(self.qweight, self.bias)
 
     @classmethod
+    def from_float(cls, weight: Tensor, bias: Tensor | None) -> Int8Linear:
+        return cls(quantize_rows(weight), bias)
+
+    @classmethod
     def from_linear(cls, linear: nn.Linear) -> Int8Linear:
-        return cls(linear.weight, linear.bias)
+        return cls.from_float(linear.weight, linear.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         """x (..., in) -> (..., out) float32."""
@@ -95,19 +100,13 @@ class Int8Linear(nn.Module):
     def rows(self, ids: Tensor) -> Int8Linear:
         """The layer restricted to the output rows ``ids``: the same int8 values and scales, so
         its outputs equal this layer's at those rows exactly."""
-        narrowed = Int8Linear.__new__(Int8Linear)
-        nn.Module.__init__(narrowed)
-        narrowed.out_features, narrowed.in_features = ids.numel(), self.in_features
         q = self.qweight
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # as in quantize_rows
-            narrowed.qweight = torch._make_per_channel_quantized_tensor(
+            narrowed = torch._make_per_channel_quantized_tensor(
                 q.int_repr().index_select(0, ids), q.q_per_channel_scales().index_select(0, ids),
                 q.q_per_channel_zero_points().index_select(0, ids), 0)
-        narrowed.bias = None if self.bias is None else self.bias.index_select(0, ids)
-        narrowed.reduce_range = self.reduce_range
-        narrowed._packed = prepack(narrowed.qweight, narrowed.bias)
-        return narrowed
+        return Int8Linear(narrowed, None if self.bias is None else self.bias.index_select(0, ids))
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
@@ -123,5 +122,5 @@ def quantize_int8(model: nn.Module) -> nn.Module:
             if isinstance(child, nn.Linear) and name not in exempt:
                 setattr(module, name, Int8Linear.from_linear(child))
         if hasattr(module, "linearized_weight"):
-            module.int8_taps = Int8Linear(module.linearized_weight(), module.conv.bias)
+            module.int8_taps = Int8Linear.from_float(module.linearized_weight(), module.conv.bias)
     return model
