@@ -46,10 +46,10 @@ def load(path: str | Path | list, *, precision: str = "fp32", quantize: str = "n
     (their probabilities averaged each step; their pipelines must be identical).
 
     ``precision`` 'fp32' | 'bf16' (autocast: about 3x faster on CPUs with AMX or AVX-512-BF16),
-    ``quantize`` 'none' | 'int8' (int8 Linear layers and convolution taps, CPU), ``threads`` the intra-op threads
-    (None: PyTorch's default). Denormal floats are flushed to zero for the process, as `nmt`
-    commands do (arithmetic on them is slow on x86 and changes no translation), and freed memory
-    is kept for reuse (:mod:`nmt.heap`; ``NMT_KEEP_FREED_MEMORY=0`` turns that off). ``shortlist``:
+    ``quantize`` 'none' | 'int8' (int8 Linear layers and convolution taps, CPU), ``threads`` the
+    intra-op threads (None: PyTorch's default). Denormal floats are flushed to zero for the
+    process, as `nmt` commands do (arithmetic on them is slow on x86 and changes no translation),
+    and freed memory is kept for reuse (:mod:`nmt.heap`; ``NMT_KEEP_FREED_MEMORY=0`` turns that off). ``shortlist``:
     a file from `nmt shortlist`; the output layer then covers each batch's candidates only."""
     if precision not in PRECISIONS:
         raise NmtError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
