@@ -51,6 +51,55 @@ def test_large_bf16_products_run_on_bucketed_rows_with_the_same_values_and_gradi
     torch.testing.assert_close(grad_w, layer.weight.grad, atol=5e-1, rtol=2e-2)
 
 
+class OpNames(TorchDispatchMode):
+    """Records the aten ops run (forward and backward) with their first argument's shape."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        first = args[0] if args and isinstance(args[0], torch.Tensor) else None
+        self.ops.append((func.overloadpacket.__name__, None if first is None else tuple(first.shape)))
+        return func(*args, **(kwargs or {}))
+
+
+def test_the_bias_rides_in_the_product_and_its_gradient_sums_only_real_rows():
+    torch.manual_seed(0)
+    rows, d, out = MIN_ROWS + 5, 24, 40
+    x = torch.randn(rows, d, requires_grad=True)
+    weight = torch.randn(out, d, requires_grad=True)
+    bias = torch.randn(out, requires_grad=True)
+    grad = torch.randn(rows, out)
+    with torch.autocast("cpu", dtype=torch.bfloat16), OpNames() as seen:
+        y = linear(x, weight, bias)
+    y.backward(grad)
+    names = [name for name, _ in seen.ops]
+    assert "addmm" not in names and "sum" not in names  # no pass of the bias over the result
+    xb, wb, bb = (t.detach().bfloat16().double() for t in (x, weight, bias))
+    torch.testing.assert_close(y.double(), xb @ wb.T + bb, atol=0.1, rtol=1e-2)  # bf16 result
+    gb = grad.bfloat16().double()
+    torch.testing.assert_close(bias.grad.double(), gb.sum(0), atol=0.2, rtol=1e-2)
+    torch.testing.assert_close(weight.grad.double(), gb.T @ xb, atol=0.5, rtol=1e-2)
+    torch.testing.assert_close(x.grad.double(), gb @ wb, atol=0.2, rtol=1e-2)
+    assert (x.grad.dtype, weight.grad.dtype, bias.grad.dtype) == (torch.float32,) * 3
+
+
+def test_bf16_products_without_bias_match_the_plain_product():
+    torch.manual_seed(0)
+    x = torch.randn(MIN_ROWS + 100, 32).bfloat16().requires_grad_()
+    weight = torch.randn(48, 32).bfloat16().requires_grad_()
+    y = linear(x, weight)
+    plain = F.linear(x, weight)
+    assert y.dtype == torch.bfloat16
+    torch.testing.assert_close(y, plain)
+    grad = torch.randn_like(plain)
+    for mine, theirs in zip(torch.autograd.grad(y, (x, weight), grad),
+                            torch.autograd.grad(plain, (x, weight), grad)):
+        assert mine.dtype == torch.bfloat16
+        torch.testing.assert_close(mine.float(), theirs.float(), atol=0.5, rtol=2e-2)
+
+
 def test_float32_and_small_products_are_plain():
     torch.manual_seed(0)
     w, b = torch.randn(8, 4), torch.randn(8)
