@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from nmt.errors import NmtError
+from nmt.modules.native import NativeKernel, ptr, threads_for
 
 OPTIMIZERS = ("nag", "sgd", "adam", "adamw")
 
@@ -50,14 +53,40 @@ class NAG(torch.optim.Optimizer):
                 state = self.state[p]
                 if "momentum_buffer" not in state:
                     state["momentum_buffer"] = torch.zeros_like(p)
-                buf = state["momentum_buffer"]
-                if wd:
-                    p.mul_(1 - lr * wd)
-                p.add_(buf, alpha=mu * mu * lr_correct)
-                p.add_(p.grad, alpha=-(1 + mu) * lr)
-                buf.mul_(mu * lr_correct).add_(p.grad, alpha=-lr)
+                nag_update(p, p.grad, state["momentum_buffer"], lr, mu, wd, lr_correct)
             group["lr_old"] = lr
         return loss
+
+
+def nag_update(p: Tensor, grad: Tensor, buf: Tensor, lr: float, mu: float, wd: float,
+               lr_correct: float) -> None:
+    """One parameter's NAG update, in place: θ ← θ·(1 − η·wd) + μ²·c·v − (1 + μ)·η·g and
+    v ← μ·c·v − η·g, with c the rate correction. Contiguous float32 CPU tensors go through
+    one C++ pass (``nag_kernel.cpp``) with the same roundings as the PyTorch ops below."""
+    if _uses_kernel(p, grad, buf):
+        _KERNEL.get().nag_update_f32(ptr(p), ptr(buf), ptr(grad), p.numel(), 1 - lr * wd,
+                                     mu * mu * lr_correct, -(1 + mu) * lr, mu * lr_correct, -lr,
+                                     threads_for(p.numel()))
+        return
+    if wd:
+        p.mul_(1 - lr * wd)
+    p.add_(buf, alpha=mu * mu * lr_correct)
+    p.add_(grad, alpha=-(1 + mu) * lr)
+    buf.mul_(mu * lr_correct).add_(grad, alpha=-lr)
+
+
+def _declare(lib) -> None:
+    f32, p = ctypes.c_float, ctypes.c_void_p
+    lib.nag_update_f32.argtypes = [p, p, p, ctypes.c_int64, f32, f32, f32, f32, f32, ctypes.c_int]
+
+
+_KERNEL = NativeKernel(Path(__file__).with_name("nag_kernel.cpp"), _declare, "NAG CPU kernel")
+
+
+def _uses_kernel(*tensors: Tensor) -> bool:
+    return (all(t.device.type == "cpu" and t.dtype == torch.float32 and t.is_contiguous()
+                for t in tensors)
+            and len({t.shape for t in tensors}) == 1 and _KERNEL.get() is not None)
 
 
 def build_optimizer(cfg: OptimConfig, params: list[Tensor]) -> torch.optim.Optimizer:

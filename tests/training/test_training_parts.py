@@ -6,8 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from nmt.training import optim
 from nmt.training.loss import label_smoothed_nll_reference as label_smoothed_nll
-from nmt.training.optim import NAG, OptimConfig, build_optimizer
+from nmt.training.optim import NAG, OptimConfig, build_optimizer, nag_update
 from nmt.training.schedule import LRSchedule, ScheduleConfig
 
 
@@ -49,6 +50,37 @@ def test_nag_rescales_velocity_when_lr_changes():
     p.grad = torch.zeros(1)
     opt.step()
     assert torch.allclose(opt.state[p]["momentum_buffer"], buf * 0.5 * 0.5)
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 1e-4])
+def test_the_nag_kernel_gives_the_pytorch_ops_bit_for_bit(weight_decay):
+    assert optim._KERNEL.get() is not None, optim._KERNEL.error
+    torch.manual_seed(0)
+    for n in (37, 70_001):  # one thread, then split across threads
+        p, buf = torch.randn(n), torch.randn(n) * 1e-2
+        kernel = (p.clone(), buf.clone())
+        ops = (p.clone(), buf.clone())
+        for lr_correct in (1.0, 0.9, 1.0):
+            grad = torch.randn(n) * 1e-3
+            nag_update(kernel[0], grad, kernel[1], 0.25, 0.99, weight_decay, lr_correct)
+            q, v = ops
+            if weight_decay:
+                q.mul_(1 - 0.25 * weight_decay)
+            q.add_(v, alpha=0.99 * 0.99 * lr_correct)
+            q.add_(grad, alpha=-(1 + 0.99) * 0.25)
+            v.mul_(0.99 * lr_correct).add_(grad, alpha=-0.25)
+        assert torch.equal(kernel[0], ops[0]) and torch.equal(kernel[1], ops[1])
+
+
+def test_nag_takes_the_pytorch_path_for_tensors_the_kernel_does_not_take():
+    p = torch.randn(4, 6).t()  # not contiguous
+    assert not optim._uses_kernel(p, torch.zeros(6, 4), torch.zeros(6, 4))
+    assert not optim._uses_kernel(torch.zeros(3, dtype=torch.float64), torch.zeros(3,
+                                  dtype=torch.float64), torch.zeros(3, dtype=torch.float64))
+    grad, buf = torch.ones(6, 4), torch.zeros(6, 4)
+    before = p.clone()
+    nag_update(p, grad, buf, 0.1, 0.5, 0.0, 1.0)
+    assert torch.allclose(p, before - 1.5 * 0.1) and torch.allclose(buf, torch.full((6, 4), -0.1))
 
 
 @pytest.mark.parametrize("name", ["nag", "sgd", "adam", "adamw"])
