@@ -5,7 +5,7 @@
 //
 // with every step rounded to float32 as PyTorch's in-place ops round it (``x.add_(y, alpha=a)``
 // is one fused multiply-add, fma(a, y, x), in ATen's kernels), so the result is PyTorch's, bit for
-// bit (tests/training/test_optim.py).
+// bit (tests/training/test_training_parts.py). The caller bumps the tensors' version counters.
 #include <cmath>
 #include <cstdint>
 

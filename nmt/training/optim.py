@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
+from torch.autograd.graph import increment_version
 
 from nmt.errors import NmtError
 from nmt.modules.native import NativeKernel, ptr, threads_for
@@ -67,6 +68,7 @@ def nag_update(p: Tensor, grad: Tensor, buf: Tensor, lr: float, mu: float, wd: f
         _KERNEL.get().nag_update_f32(ptr(p), ptr(buf), ptr(grad), p.numel(), 1 - lr * wd,
                                      mu * mu * lr_correct, -(1 + mu) * lr, mu * lr_correct, -lr,
                                      threads_for(p.numel()))
+        increment_version((p, buf))  # as in-place ops do: caches keyed on it see the new values
         return
     if wd:
         p.mul_(1 - lr * wd)

@@ -72,6 +72,21 @@ def test_the_nag_kernel_gives_the_pytorch_ops_bit_for_bit(weight_decay):
         assert torch.equal(kernel[0], ops[0]) and torch.equal(kernel[1], ops[1])
 
 
+def test_a_nag_step_through_the_kernel_is_seen_by_caches_keyed_on_the_weight_version():
+    from nmt.modules.conv_taps import cached_tap_major
+
+    conv = torch.nn.Conv1d(3, 4, 2)  # a plain (not weight-normed) weight, its tap-major copy cached
+    owner = torch.nn.Module()
+    before = cached_tap_major(owner, conv).clone()
+    opt = NAG(conv.parameters(), lr=0.1, momentum=0.5)
+    assert optim._uses_kernel(conv.weight, conv.weight, conv.weight)
+    conv.weight.grad, conv.bias.grad = torch.ones_like(conv.weight), torch.ones_like(conv.bias)
+    opt.step()
+    after = cached_tap_major(owner, conv)
+    assert not torch.equal(after, before)
+    torch.testing.assert_close(after, conv.weight.detach().permute(0, 2, 1).reshape(4, -1))
+
+
 def test_nag_takes_the_pytorch_path_for_tensors_the_kernel_does_not_take():
     p = torch.randn(4, 6).t()  # not contiguous
     assert not optim._uses_kernel(p, torch.zeros(6, 4), torch.zeros(6, 4))
