@@ -91,19 +91,21 @@ class Model:
         prefixes = [prefix] if isinstance(prefix, str) else prefix
         outputs = self.translate_nbest(lines, beam=beam, lenpen=lenpen, max_len_a=max_len_a,
                                        max_len_b=max_len_b, batch_size=batch_size,
-                                       prefixes=prefixes)
+                                       prefixes=prefixes, attention=False)  # text only
         best = [found[0].text if found else "" for found in outputs]
         return best[0] if isinstance(text, str) else best
 
     def continuous(self, *, beam: int = 5, nbest: int = 1, lenpen: float = 1.0,
-                   max_len_a: float = 0.0, max_len_b: int = 200) -> ContinuousTranslator | None:
+                   max_len_a: float = 0.0, max_len_b: int = 200,
+                   attention: bool = True) -> ContinuousTranslator | None:
         """A :class:`~nmt.translation.ContinuousTranslator` with these options (continuous
         batching, as `nmt serve` uses it), or None where the model or options cannot join a
-        running search (a family without ``supports_joining``, an ensemble, a shortlist)."""
+        running search (a family without ``supports_joining``, an ensemble, a shortlist).
+        ``attention=False`` leaves the outputs' attention and alignment out, and runs faster."""
         if self.shortlist is not None or not getattr(self.loaded.model, "supports_joining", False):
             return None
         cfg = SearchConfig(beam=beam, nbest=nbest, lenpen=lenpen, max_len_a=max_len_a,
-                           max_len_b=max_len_b,
+                           max_len_b=max_len_b, attention=attention,
                            autocast_dtype="bfloat16" if self.precision == "bf16" else None)
         return ContinuousTranslator(self.loaded, cfg, device=self.device)
 

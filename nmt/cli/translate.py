@@ -149,7 +149,9 @@ def search_config(args: argparse.Namespace) -> SearchConfig:
                        no_repeat_ngram_size=args.no_repeat_ngram_size,
                        autocast_dtype="bfloat16" if args.precision == "bf16" else None,
                        sampling=args.sampling, temperature=args.temperature, topk=args.topk,
-                       topp=args.topp, seed=args.seed)
+                       topp=args.topp, seed=args.seed,
+                       # the attention is read only for alignments and unknown-word replacement
+                       attention=args.print_alignment or args.replace_unk is not None)
     cfg.validate()  # before the model loads
     return cfg
 

@@ -159,7 +159,7 @@ def _search(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig, finished: _
         if prefix is not None and step < prefix.size(1):
             rows_prefix = prefix[live.sents].repeat_interleave(live.width, dim=0)  # (R, P)
             force_prefix(lp, step, max_len, rows_prefix)
-        attn = _append_attention(live.attn, step_attention(state))  # (R, t + 1, S)
+        attn = _append_attention(live.attn, step_attention(state, cfg))  # (R, t + 1, S)
         if step == max_len:
             _finish_all(lp, live, attn, step, cfg, finished)
             break

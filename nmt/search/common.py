@@ -47,6 +47,10 @@ class SearchConfig:
     ``topp`` (0: off; Holtzman et al. 2020). ``seed`` seeds the draws of each search call, so the
     same input and options give the same samples. A sample's score is the model's own
     length-normalised log-probability, as for searched hypotheses.
+
+    ``attention`` keeps each hypothesis's attention (alignments, ``--replace-unk``, plots, the
+    server's heatmap). Off, the search no longer copies a (rows × steps × source) history at every
+    step, and the hypotheses' ``attention`` is None; the tokens and scores are the same.
     """
 
     beam: int = 5
@@ -64,6 +68,7 @@ class SearchConfig:
     topk: int = 0
     topp: float = 0.0
     seed: int = 0
+    attention: bool = True
 
     def validate(self) -> None:
         if self.beam < 1:
@@ -222,9 +227,10 @@ def block_repeated_ngrams(lp: Tensor, history: Tensor, n: int) -> None:
     lp[rows, windows[rows, cols, -1]] = NEG_INF
 
 
-def step_attention(state) -> Tensor | None:
-    """The attention of the last step, (R, S), if the family's state exposes it as ``attn``."""
-    attn = getattr(state, "attn", None)
+def step_attention(state, cfg: SearchConfig) -> Tensor | None:
+    """The attention of the last step, (R, S), if the family's state exposes it as ``attn`` and
+    ``cfg.attention`` asks for it."""
+    attn = getattr(state, "attn", None) if cfg.attention else None
     return attn.float() if isinstance(attn, Tensor) else None
 
 

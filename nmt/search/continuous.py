@@ -179,7 +179,7 @@ class ContinuousBeamSearch:
         step, prev, state, enc = self._gather()
         lp, state = self.model.decode_step(prev, state, enc)  # (R, V)
         self._rules(lp, step)
-        attn = step_attention(state)  # (R, S)
+        attn = step_attention(state, self.cfg)  # (R, S)
         cand = self._candidates(lp, step)
         at_max = [t >= s.max_len for t, s in zip(step.t, step.sents)]  # (b,)
         self._finish(cand, step, attn, at_max)

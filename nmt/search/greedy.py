@@ -122,7 +122,7 @@ def _decode(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig, prefix: Ten
         if step >= max_len:
             tokens.fill_(EOS_ID)  # forced eos, even if the model gave eos −inf
         cum = cum + best
-        out.record(alive, step, tokens, best, step_attention(state))
+        out.record(alive, step, tokens, best, step_attention(state, cfg))
         ended = tokens.eq(EOS_ID)  # (b,)
         if ended.any():
             done = alive[ended]

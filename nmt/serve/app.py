@@ -99,7 +99,9 @@ class Service:
         return per_item, timing
 
 
-def _options(params: dict, limits: Limits, nbest: int) -> SearchOptions:
+def _options(params: dict, limits: Limits, nbest: int, attention: bool = False) -> SearchOptions:
+    """The search options of a request; ``attention`` when its answer shows attention or
+    alignments (a search without them is faster)."""
     fmt = params.get("format", "text")
     if fmt != "text":
         raise ApiError(400, f"format {str(fmt)[:20]!r} is not supported; use 'text'")
@@ -109,7 +111,8 @@ def _options(params: dict, limits: Limits, nbest: int) -> SearchOptions:
     return SearchOptions(beam=beam, nbest=nbest,
                          lenpen=number(params, "lenpen", 1.0, 0.0, 10.0),
                          max_len_a=number(params, "max_len_a", 0.0, 0.0, 10.0),
-                         max_len_b=integer(params, "max_len_b", 200, 1, 1000))
+                         max_len_b=integer(params, "max_len_b", 200, 1, 1000),
+                         attention=attention)
 
 
 def _kth(found: list, k: int) -> list[str]:
@@ -163,8 +166,9 @@ async def v1_translate(service: Service, request: Request) -> Response:
     params = await read_params(request, service.limits)
     items, as_list = texts(params, service.limits)
     served = service.model_for(params)
-    options = _options(params, service.limits, integer(params, "nbest", 1, 1, service.limits.max_nbest))
     want_attention, want_alignment = flag(params, "attention"), flag(params, "alignment")
+    options = _options(params, service.limits, integer(params, "nbest", 1, 1, service.limits.max_nbest),
+                       want_attention or want_alignment)
     per_item, timing = await service.translate(served, items, options,
                                                prefixes(params, items, as_list, service.limits))
     results = []

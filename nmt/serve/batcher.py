@@ -52,6 +52,7 @@ class SearchOptions:
     lenpen: float = 1.0
     max_len_a: float = 0.0
     max_len_b: int = 200
+    attention: bool = False  # keep the attention (for the answer's heatmap or alignments)
 
 
 @dataclass

@@ -280,7 +280,8 @@ class Trainer:
     def validate_bleu(self, it: BatchIterator) -> float:
         """sacreBLEU of the valid split's translations (detokenized) against its references as the
         pipeline detokenizes them, through the same scoring function as `nmt score`."""
-        cfg = SearchConfig(beam=self.cfg.valid_beam, autocast_dtype="bfloat16" if self.cfg.precision == "bf16" else None)
+        cfg = SearchConfig(beam=self.cfg.valid_beam, attention=False,  # the text alone is scored
+                           autocast_dtype="bfloat16" if self.cfg.precision == "bf16" else None)
         hyps, refs = [], []
         target = self.pipeline.target
         for batch in it(1):

@@ -4,6 +4,8 @@ exactly beam search's hypotheses; sentences joining at different steps get beam 
 translations; the model contract's joining half (concat of states and encoder outputs, per-row
 positions) agrees with separate decoding."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -93,6 +95,18 @@ def test_sentences_joining_at_different_steps_get_beam_search_translations(model
         for h, w in zip(hyps, want):
             assert h.attention.shape == w.attention.shape
             assert torch.allclose(h.attention, w.attention, atol=1e-6)
+
+
+def test_without_attention_the_same_hypotheses_join_and_leave(model):
+    src, lens = sources(left_pad=False)
+    cfg = SearchConfig(beam=3, nbest=2)
+    schedule = {0: [0, 2], 1: [1], 4: [3, 4]}
+    kept = run(ContinuousBeamSearch(model, cfg), schedule, src, lens)
+    left_out = run(ContinuousBeamSearch(model, replace(cfg, attention=False)), schedule, src, lens)
+    assert sorted(left_out) == sorted(kept)
+    for row, hyps in left_out.items():
+        assert all(h.attention is None for h in hyps)
+        assert same(hyps, [replace(h, attention=None) for h in kept[row]]), row
 
 
 def test_joined_states_decode_as_the_separate_ones(model):

@@ -286,6 +286,19 @@ def test_no_attention_when_the_state_has_none():
         assert all(h[0].attention is None for h in run(model, SearchConfig(beam=beam), RANDOM_SRC))
 
 
+@pytest.mark.parametrize("beam", [1, 3])
+def test_a_search_without_attention_finds_the_same_hypotheses(beam):
+    model = RandomModel()
+    kept = run(model, SearchConfig(beam=beam, nbest=beam), RANDOM_SRC)
+    left_out = run(model, SearchConfig(beam=beam, nbest=beam, attention=False), RANDOM_SRC)
+    assert all(h.attention is not None for nbest in kept for h in nbest)
+    assert all(h.attention is None for nbest in left_out for h in nbest)
+    for a, b in zip(kept, left_out):
+        assert [h.tokens.tolist() for h in a] == [h.tokens.tolist() for h in b]
+        assert [h.score for h in a] == [h.score for h in b]
+        assert all(torch.equal(x.positional_scores, y.positional_scores) for x, y in zip(a, b))
+
+
 def test_hypotheses_are_ordinary_tensors():
     for beam in (1, 2):
         h = run(RandomModel(), SearchConfig(beam=beam))[0][0]

@@ -91,6 +91,15 @@ def test_native_translate_has_scores_attention_and_timing(client, pair):
     assert set(body["timing"]) == {"queue_ms", "translate_ms", "batch_sentences", "total_ms"}
 
 
+def test_the_search_keeps_attention_only_for_answers_that_show_it(client, pair):
+    plain = client.post("/v1/translate", json={"q": LINES[0], **pair}).json()
+    shown = client.post("/v1/translate", json={"q": LINES[0], **pair, "alignment": True}).json()
+    assert plain["options"]["attention"] is False and shown["options"]["attention"] is True
+    assert "attention" not in plain["translations"]["sentences"][0]["hypotheses"][0]
+    assert shown["translations"]["sentences"][0]["hypotheses"][0]["alignment"]
+    assert plain["translations"]["text"] == shown["translations"]["text"]
+
+
 def test_native_translate_starts_each_text_with_its_prefix(client, pair, model):
     r = client.post("/v1/translate", json={"q": LINES[:2], **pair, "prefix": ["Ein Hund", ""]})
     texts = [t["text"] for t in r.json()["translations"]]
