@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from nmt.modules import packed_weights
+
 ROW_BUCKET = 512
 MIN_ROWS = 1024
 K_ALIGN = 32  # bf16 AMX tiles take the inner dimension 32 at a time
@@ -47,9 +49,13 @@ def bucketed_rows(rows: int) -> int:
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``F.linear(x, weight, bias)``: x (..., in) -> (..., out); a oneDNN bf16 product of at least
-    ``MIN_ROWS`` rows runs in bf16 over rows padded to a multiple of ``ROW_BUCKET``."""
+    ``MIN_ROWS`` rows runs in bf16 over rows padded to a multiple of ``ROW_BUCKET``, and a float32
+    product without gradients through MKL's packed copy of the weight (:mod:`.packed_weights`)."""
     features = x.size(-1)
     rows = x.numel() // features if features else 0
+    if packed_weights.applies(x, weight, bias, rows):
+        out = packed_weights.packed_linear(x.reshape(rows, features), weight, bias)  # (N, out)
+        return F.linear(x, weight, bias) if out is None else out.view(*x.shape[:-1], -1)
     if rows < MIN_ROWS or not runs_in_onednn_bf16(x):
         return F.linear(x, weight, bias)
     flat = x.reshape(rows, features)  # (N, in)

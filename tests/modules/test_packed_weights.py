@@ -1,0 +1,78 @@
+"""nmt.modules.packed_weights: float32 products through MKL's packed weight, bit for bit F.linear."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from nmt.modules import packed_weights
+from nmt.modules.linear import linear
+from nmt.modules.packed_weights import MIN_ROWS, applies, packed_linear
+
+pytestmark = pytest.mark.skipif(not packed_weights._AVAILABLE, reason="PyTorch built without MKL")
+
+# (out, in) of the products a ConvS2S search takes: attention projections, convolution taps,
+# the output layer over a Multi30k and a WMT-sized vocabulary
+SHAPES = [(256, 256), (256, 512), (512, 768), (9808, 256), (40000, 512)]
+
+
+def packed(x, w, b):
+    """The packed product (a weight seen for the first time is only marked as seen)."""
+    out = packed_linear(x, w, b)
+    out = out if out is not None else packed_linear(x, w, b)
+    assert out is not None
+    return out
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("out_features, in_features", SHAPES)
+def test_the_packed_product_is_f_linear_bit_for_bit(out_features, in_features, threads):
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        torch.manual_seed(0)
+        w, b = torch.randn(out_features, in_features), torch.randn(out_features)
+        for rows in (MIN_ROWS, MIN_ROWS + 1, 31, 60, 64, 129, 640):
+            x = torch.randn(rows, in_features)
+            assert torch.equal(packed(x, w, b), F.linear(x, w, b)), rows
+            assert torch.equal(packed(x, w, None), F.linear(x, w)), rows
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_fewer_rows_autocast_and_gradients_take_f_linear():
+    w, b = torch.randn(64, 32), torch.randn(64)
+    x = torch.randn(MIN_ROWS, 32)
+    assert applies(x, w, b, MIN_ROWS)
+    assert not applies(x[:-1], w, b, MIN_ROWS - 1)  # MKL's small-matrix kernels sum otherwise
+    assert not applies(x.bfloat16(), w.bfloat16(), b.bfloat16(), MIN_ROWS)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not applies(x, w, b, MIN_ROWS)
+    trained = w.clone().requires_grad_()
+    assert not applies(x, trained, b, MIN_ROWS)
+    with torch.no_grad():
+        assert applies(x, trained, b, MIN_ROWS)
+
+
+def test_a_weight_changed_in_place_is_packed_again():
+    w, b = torch.randn(64, 32), torch.randn(64)
+    x = torch.randn(20, 32)
+    packed(x, w, b)
+    w.mul_(2)  # a new version: seen once more before it is packed again
+    assert packed_linear(x, w, b) is None
+    assert torch.equal(packed_linear(x, w, b), F.linear(x, w, b))
+
+
+def test_a_weight_made_under_inference_mode_is_packed():
+    with torch.inference_mode():  # no version counter: such a weight is replaced, not changed
+        w, b, x = torch.randn(64, 32), torch.randn(64), torch.randn(20, 32)
+        assert torch.equal(packed(x, w, b), F.linear(x, w, b))
+
+
+def test_linear_packs_a_weight_it_sees_again_and_keeps_shapes():
+    w, b = torch.randn(48, 32), torch.randn(48)
+    x = torch.randn(3, 7, 32)  # 21 rows
+    with torch.no_grad():
+        first, second = linear(x, w, b), linear(x, w, b)
+    assert packed_weights._SEEN[w][1] is not None
+    assert second.shape == (3, 7, 48)
+    assert torch.equal(first, second) and torch.equal(second, F.linear(x, w, b))
