@@ -54,8 +54,11 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     features = x.size(-1)
     rows = x.numel() // features if features else 0
     if packed_weights.applies(x, weight, bias, rows):
-        out = packed_weights.packed_linear(x.reshape(rows, features), weight, bias)  # (N, out)
-        return F.linear(x, weight, bias) if out is None else out.view(*x.shape[:-1], -1)
+        flat = x if x.dim() == 2 else x.reshape(rows, features)  # (N, in)
+        out = packed_weights.packed_linear(flat, weight, bias)  # (N, out)
+        if out is None:
+            return F.linear(x, weight, bias)
+        return out if x.dim() == 2 else out.view(*x.shape[:-1], -1)
     if rows < MIN_ROWS or not runs_in_onednn_bf16(x):
         return F.linear(x, weight, bias)
     flat = x.reshape(rows, features)  # (N, in)

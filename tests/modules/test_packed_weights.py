@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from nmt.modules import packed_weights
 from nmt.modules.linear import linear
-from nmt.modules.packed_weights import MIN_ROWS, applies, packed_linear
+from nmt.modules.packed_weights import MAX_ROWS, MIN_ROWS, applies, packed_linear
 
 pytestmark = pytest.mark.skipif(not packed_weights._AVAILABLE, reason="PyTorch built without MKL")
 
@@ -31,7 +31,7 @@ def test_the_packed_product_is_f_linear_bit_for_bit(out_features, in_features, t
     try:
         torch.manual_seed(0)
         w, b = torch.randn(out_features, in_features), torch.randn(out_features)
-        for rows in (MIN_ROWS, MIN_ROWS + 1, 31, 60, 64, 129, 640):
+        for rows in (MIN_ROWS, MIN_ROWS + 1, 31, 60, 64, 129, MAX_ROWS, 640):
             x = torch.randn(rows, in_features)
             assert torch.equal(packed(x, w, b), F.linear(x, w, b)), rows
             assert torch.equal(packed(x, w, None), F.linear(x, w)), rows
@@ -39,11 +39,13 @@ def test_the_packed_product_is_f_linear_bit_for_bit(out_features, in_features, t
         torch.set_num_threads(before)
 
 
-def test_fewer_rows_autocast_and_gradients_take_f_linear():
+def test_few_or_many_rows_autocast_and_gradients_take_f_linear():
     w, b = torch.randn(64, 32), torch.randn(64)
     x = torch.randn(MIN_ROWS, 32)
     assert applies(x, w, b, MIN_ROWS)
     assert not applies(x[:-1], w, b, MIN_ROWS - 1)  # MKL's small-matrix kernels sum otherwise
+    assert applies(torch.randn(MAX_ROWS, 32), w, b, MAX_ROWS)
+    assert not applies(torch.randn(MAX_ROWS + 1, 32), w, b, MAX_ROWS + 1)  # faster unpacked
     assert not applies(x.bfloat16(), w.bfloat16(), b.bfloat16(), MIN_ROWS)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert not applies(x, w, b, MIN_ROWS)
