@@ -2,7 +2,9 @@
 
 N clients (threads, one keep-alive HTTP connection each) send M requests each, one test sentence
 per request, to ``POST /translate``; each waits for its answer before sending the next. Reported:
-sentences/s over the whole run, p50/p95/p99 latency, the batch sizes the server formed and the
+sentences/s over the whole run and while every client was still sending (until the first one had
+sent its M: after that ever fewer clients keep the server busy), p50/p95/p99 latency, the batch
+sizes the server formed and the
 share of the run its model spent translating (from its ``/metrics``), and the CPU seconds the
 server and the load generator used (the two share this machine's cores). Without ``--url`` the
 benchmark starts the servers itself, one after the other on the same checkpoint and sentences:
@@ -36,6 +38,8 @@ def load_test(url: str, source: str, target: str, lines: list[str], clients: int
     ``lines``) receives the translation of each line sent, in input order."""
     parsed = urllib.parse.urlsplit(url)
     latencies: list[float] = []
+    answered: list[float] = []  # when each answer arrived
+    finished: list[float] = []  # when each client had its last answer
     failures: list[str] = []
     lock = threading.Lock()
 
@@ -49,12 +53,15 @@ def load_test(url: str, source: str, target: str, lines: list[str], clients: int
             response = conn.getresponse()
             payload = response.read()
             with lock:
-                latencies.append(time.perf_counter() - started)
+                answered.append(time.perf_counter())
+                latencies.append(answered[-1] - started)
                 if response.status != 200:
                     failures.append(f"{response.status} {payload[:200]!r}")
                 elif answers is not None:
                     answers[(c * requests + r) % len(lines)] = json.loads(payload)["translatedText"]
         conn.close()
+        with lock:
+            finished.append(time.perf_counter())
 
     before = batch_stats(url)
     threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
@@ -70,9 +77,13 @@ def load_test(url: str, source: str, target: str, lines: list[str], clients: int
     after = batch_stats(url)
     batches = after["batches"] - before["batches"]
     quantiles = statistics.quantiles(latencies, n=100)
+    all_active = min(finished) - started
     return {
         "clients": clients, "requests": clients * requests, "seconds": round(wall, 2),
         "sentences_per_s": round(clients * requests / wall, 1),
+        "while_all_clients_active": {
+            "seconds": round(all_active, 2),
+            "sentences_per_s": round(sum(t <= min(finished) for t in answered) / all_active, 1)},
         "latency_ms": {"p50": round(1000 * quantiles[49], 1), "p95": round(1000 * quantiles[94], 1),
                        "p99": round(1000 * quantiles[98], 1)},
         "batches": batches,

@@ -167,6 +167,9 @@ def _serve(args: argparse.Namespace) -> dict:
     rate = {k: result[k]["sentences_per_s"] for k in ("offline", "batched", "batched_whole",
                                                        "unbatched")}
     result["batched_vs_offline"] = round(rate["batched"] / rate["offline"], 3)
+    # the same while all clients were sending (not while the last ones finish alone)
+    active = result["batched"]["while_all_clients_active"]["sentences_per_s"]
+    result["batched_all_active_vs_offline"] = round(active / rate["offline"], 3)
     result["batched_vs_unbatched"] = round(rate["batched"] / rate["unbatched"], 3)
     result["continuous_vs_whole"] = round(rate["batched"] / rate["batched_whole"], 3)
     # the server's ceiling: its full batches translated offline, against batches of 128

@@ -19,6 +19,8 @@ def test_serve_answers_and_stops_gracefully_on_sigterm(imported_tiny1):
         result = load_test(server.url, *pair, ["A dog runs.", "Two men sit."], clients=3, requests=4)
         assert result["requests"] == 12 and result["batches"] >= 1
         assert 0 < result["model_busy"] <= 1
+        active = result["while_all_clients_active"]
+        assert 0 < active["seconds"] <= result["seconds"] and active["sentences_per_s"] > 0
         answers = []
 
         def long_request():  # 300 sentences: in flight when SIGTERM arrives
