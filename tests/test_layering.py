@@ -51,7 +51,8 @@ def allowed(target: str, prefixes: tuple[str, ...]) -> bool:
     ("nmt.modules", ("nmt.modules", "nmt.errors")),
     ("nmt.models", ("nmt.models", "nmt.modules", "nmt.data.dictionary", "nmt.errors")),
     ("nmt.checkpoint", ("nmt.checkpoint", "nmt.data.files", "nmt.errors")),
-    ("nmt.search", ("nmt.search", "nmt.models.base", "nmt.data.dictionary", "nmt.errors")),
+    ("nmt.search", ("nmt.search", "nmt.models.base", "nmt.data.dictionary", "nmt.errors",
+                    "nmt.modules.native")),  # builds and loads its C++ kernel, as training does
     ("nmt.api", ("nmt.translation", "nmt.search", "nmt.heap", "nmt.errors")),
     ("nmt.heap", ()),
     ("nmt.serve", ("nmt.serve", "nmt.api", "nmt.errors")),

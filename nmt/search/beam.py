@@ -44,6 +44,7 @@ import torch
 from torch import Tensor
 
 from nmt.errors import NmtError
+from nmt.search.candidates import ranked_in_one_pass
 from nmt.search.common import (
     EOS_ID,
     NEG_INF,
@@ -191,7 +192,21 @@ def _top_candidates(lp: Tensor, live: _Live, beam: int) -> Candidates:
 def top_candidates(lp: Tensor, cum: Tensor | None, bsz: int, width: int,
                    beam: int) -> Candidates:
     """Rule 3: the best ``2·beam`` of (row × token) per sentence, from lp (R, V) with R = bsz·width
-    rows, each with its cumulative score so far ``cum`` (R, 1) (None: all 0, at step 0).
+    rows, each with its cumulative score so far ``cum`` (R, 1) (None: all 0, at step 0); NaN
+    counts as −inf. Float32 log-probs on the CPU are ranked in one C++ pass
+    (:mod:`nmt.search.candidates`), others by :func:`ranked_in_chunks`, its reference."""
+    vocab = lp.size(1)
+    k = min(2 * beam, width * vocab - 1)  # fairseq's -1: never all of the vocabulary
+    if k < beam:
+        raise NmtError(f"beam {beam} is too large for a vocabulary of {vocab}")
+    fast = ranked_in_one_pass(lp, cum, bsz, width, k)
+    if fast is not None:
+        return Candidates(*fast)
+    return ranked_in_chunks(lp, cum, bsz, width, k)
+
+
+def ranked_in_chunks(lp: Tensor, cum: Tensor | None, bsz: int, width: int, k: int) -> Candidates:
+    """:func:`top_candidates`' ``k`` best in PyTorch operations.
 
     One ``topk`` over all (width × V) scores costs more than the model's own output layer on a
     small model, so it is done in two stages. Each row's vocabulary is cut into ``C`` strided
@@ -202,9 +217,6 @@ def top_candidates(lp: Tensor, cum: Tensor | None, bsz: int, width: int,
     NaN counts as −inf: ``amax`` and ``topk`` both let a NaN through to the top, and only then is
     lp cleaned and ranked again."""
     vocab = lp.size(1)
-    k = min(2 * beam, width * vocab - 1)  # fairseq's -1: never all of the vocabulary
-    if k < beam:
-        raise NmtError(f"beam {beam} is too large for a vocabulary of {vocab}")
     chunks = _chunk_max(lp, _chunk_count(vocab, k))  # (R, C)
     n_chunks = chunks.size(1)
     if cum is not None:
@@ -222,7 +234,7 @@ def top_candidates(lp: Tensor, cum: Tensor | None, bsz: int, width: int,
     top, index = scores.view(bsz, -1).topk(k, dim=1)  # (b, k), best first
     if bool(torch.isnan(top[:, 0]).any()):
         lp.masked_fill_(torch.isnan(lp), NEG_INF)
-        return top_candidates(lp, cum, bsz, width, beam)
+        return ranked_in_chunks(lp, cum, bsz, width, k)
     m = ids.size(2)
     pick = torch.div(index, m, rounding_mode="floor")  # which of the k chunks
     return Candidates(scores=top, tokens=ids.view(bsz, -1).gather(1, index),
