@@ -9,13 +9,13 @@ and ``torch.ops.mkl._mkl_linear``. Measured on an Intel Xeon with AMX, 2 threads
 (60 × 768)·(768 × 512) convolution step 0.19 -> 0.16 ms.
 
 Packing pays for small products, a search step's, up to ``MAX_ROWS`` rows: from 512 to 4,224 rows
-(a big batch's encoder) the packed product took 0.97-1.18x the time of ``F.linear``. It gives the same bits as ``F.linear`` from
-``MIN_ROWS`` rows on; below that, MKL's ``sgemm`` takes another kernel for small matrices, whose
-sums run in another order, so those products stay with ``F.linear`` (a test checks both sides of
-the boundary). A weight is packed the
-second time it is seen unchanged (same tensor, same version counter): parameters and cached
-derived weights are, a weight recomputed on every call (weight norm while training) never is, and
-a weight changed in place is packed again. Only products that need no gradient are packed.
+(a big batch's encoder) the packed product took 0.97-1.18x the time of ``F.linear``. It gives the
+same bits as ``F.linear`` from ``MIN_ROWS`` rows on; below that, MKL's ``sgemm`` takes another
+kernel for small matrices, whose sums run in another order, so those products stay with
+``F.linear`` (a test checks both sides of the boundary). A weight is packed the second time it is
+seen unchanged (same tensor, same version counter): parameters and cached derived weights are, a
+weight recomputed on every call (weight norm while training) never is, and a weight changed in
+place is packed again. Only products that need no gradient are packed.
 """
 
 from __future__ import annotations
