@@ -12,15 +12,18 @@ Packing pays for small products, a search step's, up to ``MAX_ROWS`` rows: from 
 (a big batch's encoder) the packed product took 0.97-1.18x the time of ``F.linear``. It gives the
 same bits as ``F.linear`` from ``MIN_ROWS`` rows on; below that, MKL's ``sgemm`` takes another
 kernel for small matrices, whose sums run in another order, so those products stay with
-``F.linear`` (a test checks both sides of the boundary). A weight is packed the second time it is
-seen unchanged (same tensor, same version counter): parameters and cached derived weights are, a
-weight recomputed on every call (weight norm while training) never is, and a weight changed in
-place is packed again. Only products that need no gradient are packed.
+``F.linear`` (a test checks both sides of the boundary). On another CPU or MKL the boundary may lie
+elsewhere, so each packed weight's product is compared with ``F.linear`` once, and a weight whose
+bits differ is never packed. A weight is packed the second time it is seen unchanged (same tensor,
+same version counter): parameters and cached derived weights are, a weight recomputed on every
+call (weight norm while training) never is, and a weight changed in place is packed again. Only
+products that need no gradient are packed.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.weak import WeakIdKeyDictionary
 
@@ -29,7 +32,7 @@ MAX_ROWS = 256  # beyond a few hundred rows the packed product was no faster, or
 _PACK_ROWS = 64  # the row count MKL is told to pack for (any count then multiplies the same)
 _AVAILABLE = torch.backends.mkl.is_available() and hasattr(torch.ops.mkl, "_mkl_linear")
 
-# weight -> (its version when seen, its packed copy or None when seen once)
+# weight -> (its version when seen, its packed copy; None when seen once, False: never packed)
 _SEEN: WeakIdKeyDictionary = WeakIdKeyDictionary()
 
 
@@ -46,7 +49,8 @@ def applies(x: Tensor, weight: Tensor, bias: Tensor | None, rows: int) -> bool:
 
 def packed_linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor | None:
     """``F.linear(x, weight, bias)`` through ``weight``'s packed copy, x (N, in) -> (N, out);
-    None the first time ``weight`` is seen (or seen changed): the caller then takes ``F.linear``."""
+    None the first time ``weight`` is seen (or seen changed), and for a weight whose packed
+    product was not ``F.linear``'s (:func:`_same_bits`): the caller then takes ``F.linear``."""
     # tensors made under inference_mode (a cached derived weight) keep no version counter; they
     # are replaced, not changed, when their source changes
     version = -1 if weight.is_inference() else weight._version
@@ -57,5 +61,26 @@ def packed_linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor | No
     packed = seen[1]
     if packed is None:  # no gradient is recorded here (see applies): the weight is passed as it is
         packed = torch.ops.mkl._mkl_reorder_linear_weight(weight, _PACK_ROWS)
+        packed = packed if _same_bits(packed, weight, bias) else False
         _SEEN[weight] = (version, packed)
+    if packed is False:
+        return None
+    return _product(x, packed, weight, bias)
+
+
+def _product(x: Tensor, packed: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """x (N, in) times the packed weight, plus bias: (N, out)."""
     return torch.ops.mkl._mkl_linear(x, packed, weight, bias, x.size(0))
+
+
+def _same_bits(packed: Tensor, weight: Tensor, bias: Tensor | None) -> bool:
+    """Whether the packed product equals ``F.linear`` at ``MIN_ROWS`` and ``MAX_ROWS`` rows of
+    random input. MKL picks its kernels by CPU and shape: where it multiplies such rows otherwise
+    packed than unpacked (another host, another MKL), the two differ in the last bits on random
+    input, and the weight is never packed."""
+    generator = torch.Generator().manual_seed(0)
+    for rows in (MIN_ROWS, MAX_ROWS):
+        x = torch.randn(rows, weight.size(1), generator=generator)
+        if not torch.equal(_product(x, packed, weight, bias), F.linear(x, weight, bias)):
+            return False
+    return True

@@ -1,5 +1,7 @@
 """nmt.modules.packed_weights: float32 products through MKL's packed weight, bit for bit F.linear."""
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -19,6 +21,9 @@ def packed(x, w, b):
     """The packed product (a weight seen for the first time is only marked as seen)."""
     out = packed_linear(x, w, b)
     out = out if out is not None else packed_linear(x, w, b)
+    if out is None and packed_weights._SEEN[w][1] is False:
+        pytest.skip("this host's MKL gives packed products other last bits at these rows "
+                    "(_same_bits): packing stays off here, F.linear is used")
     assert out is not None
     return out
 
@@ -55,6 +60,19 @@ def test_few_or_many_rows_autocast_and_gradients_take_f_linear():
         assert applies(x, trained, b, MIN_ROWS)
 
 
+def test_a_weight_whose_packed_product_differs_is_never_packed(monkeypatch):
+    w, b, x = torch.randn(64, 32), torch.randn(64), torch.randn(20, 32)
+    assert packed_linear(x, w, b) is None  # seen once
+    product = packed_weights._product  # as another host's MKL might multiply: other last bits
+    monkeypatch.setattr(packed_weights, "_product",
+                        lambda *args: torch.nextafter(product(*args), torch.tensor(math.inf)))
+    assert packed_linear(x, w, b) is None  # checked, found different: F.linear from now on
+    assert packed_weights._SEEN[w][1] is False
+    monkeypatch.undo()
+    assert packed_linear(x, w, b) is None
+    assert torch.equal(linear(x, w, b), F.linear(x, w, b))
+
+
 def test_a_weight_changed_in_place_is_packed_again():
     w, b = torch.randn(64, 32), torch.randn(64)
     x = torch.randn(20, 32)
@@ -75,6 +93,8 @@ def test_linear_packs_a_weight_it_sees_again_and_keeps_shapes():
     x = torch.randn(3, 7, 32)  # 21 rows
     with torch.no_grad():
         first, second = linear(x, w, b), linear(x, w, b)
+    if packed_weights._SEEN[w][1] is False:
+        pytest.skip("this host's MKL gives packed products other last bits (_same_bits)")
     assert packed_weights._SEEN[w][1] is not None
     assert second.shape == (3, 7, 48)
     assert torch.equal(first, second) and torch.equal(second, F.linear(x, w, b))
