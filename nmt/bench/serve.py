@@ -4,13 +4,13 @@ N clients (threads, one keep-alive HTTP connection each) send M requests each, o
 per request, to ``POST /translate``; each waits for its answer before sending the next. Reported:
 sentences/s over the whole run and while every client was still sending (until the first one had
 sent its M: after that ever fewer clients keep the server busy), p50/p95/p99 latency, the batch
-sizes the server formed and the
-share of the run its model spent translating (from its ``/metrics``), and the CPU seconds the
-server and the load generator used (the two share this machine's cores). Without ``--url`` the
-benchmark starts the servers itself, one after the other on the same checkpoint and sentences:
-with dynamic batching, and with batching off (``--max-batch-tokens 0``); and it times offline
-translation of the same sentences through :func:`nmt.load` (what `nmt translate` does), so the
-ratios come from one run on one machine: in batches of 128, and in the batches the server forms when every client's request waits in its
+sizes the server formed and the share of the run its model spent translating (from its
+``/metrics``), and the CPU seconds the server and the load generator used (the two share this
+machine's cores). Without ``--url`` the benchmark starts the servers itself, one after the other
+on the same checkpoint and sentences: with dynamic batching, and with batching off
+(``--max-batch-tokens 0``); and it times offline translation of the same sentences through
+:func:`nmt.load` (what `nmt translate` does), so the ratios come from one run on one machine: in
+batches of 128, and in the batches the server forms when every client's request waits in its
 queue (``clients`` sentences, one per client), the server's ceiling.
 """
 
@@ -77,13 +77,14 @@ def load_test(url: str, source: str, target: str, lines: list[str], clients: int
     after = batch_stats(url)
     batches = after["batches"] - before["batches"]
     quantiles = statistics.quantiles(latencies, n=100)
-    all_active = min(finished) - started
+    first_done = min(finished)  # until then every client was sending
+    all_active = first_done - started
     return {
         "clients": clients, "requests": clients * requests, "seconds": round(wall, 2),
         "sentences_per_s": round(clients * requests / wall, 1),
         "while_all_clients_active": {
             "seconds": round(all_active, 2),
-            "sentences_per_s": round(sum(t <= min(finished) for t in answered) / all_active, 1)},
+            "sentences_per_s": round(sum(t <= first_done for t in answered) / all_active, 1)},
         "latency_ms": {"p50": round(1000 * quantiles[49], 1), "p95": round(1000 * quantiles[94], 1),
                        "p99": round(1000 * quantiles[98], 1)},
         "batches": batches,
