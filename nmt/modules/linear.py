@@ -18,6 +18,11 @@ ones appended to the input and the bias appended to the weight as a column. ``ad
 the bias into the whole (rows × out) result before the product and sum the whole gradient over
 its rows after it: two extra passes over the largest tensor of a training step (the output
 layer's logits, 80 MB in bf16), for a product 1/256 larger.
+
+The backward pass needs the output's gradient over the same padded rows. Where that gradient
+arrives in the product's own memory (the training loss writes it over the logits:
+:mod:`nmt.training.loss`), the backward takes the product's padded buffer as it is; otherwise it
+copies the gradient into a new one.
 """
 
 from __future__ import annotations
@@ -25,12 +30,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.weak import WeakIdKeyDictionary
 
 from nmt.modules import packed_weights
 
 ROW_BUCKET = 512
 MIN_ROWS = 1024
 K_ALIGN = 32  # bf16 AMX tiles take the inner dimension 32 at a time
+
+_PRODUCTS: WeakIdKeyDictionary = WeakIdKeyDictionary()  # padded (P, out) product -> its N rows
 
 
 def runs_in_onednn_bf16(x: Tensor) -> bool:
@@ -66,6 +74,17 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return out.view(*x.shape[:-1], -1)
 
 
+def _in_product(grad: Tensor, padded: int) -> Tensor | None:
+    """The padded (P, out) product whose first N rows are ``grad``'s own memory (N, out), or None
+    when the gradient lies elsewhere."""
+    base = grad._base
+    if (base is None or _PRODUCTS.get(base) != grad.size(0) or base.size(0) != padded
+            or base.dtype != torch.bfloat16 or grad.dtype != base.dtype
+            or grad.data_ptr() != base.data_ptr() or not grad.is_contiguous()):
+        return None
+    return base
+
+
 class _BiasColumnProduct(torch.autograd.Function):
     """``x Wᵀ + b = [x 1] [W b]ᵀ`` in bf16, over ``padded`` rows (zero rows after x's N).
 
@@ -90,16 +109,20 @@ class _BiasColumnProduct(torch.autograd.Function):
         ctx.save_for_backward(xa, wa)
         ctx.dtypes = x.dtype, weight.dtype, None if bias is None else bias.dtype
         ctx.width = d
-        return torch.mm(xa, wa.t())[:rows]  # (P, out) -> (N, out)
+        product = torch.mm(xa, wa.t())  # (P, out)
+        _PRODUCTS[product] = rows
+        return product[:rows]  # (N, out)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         xa, wa = ctx.saved_tensors
         x_dtype, w_dtype, b_dtype = ctx.dtypes
         rows, d = grad.size(0), ctx.width
-        g = grad.new_empty(xa.size(0), grad.size(1), dtype=xa.dtype)  # (P, out), zero rows after N
-        g[:rows] = grad
-        g[rows:] = 0
+        g = _in_product(grad, xa.size(0))  # (P, out)
+        if g is None:
+            g = grad.new_empty(xa.size(0), grad.size(1), dtype=xa.dtype)
+            g[:rows] = grad
+        g[rows:] = 0  # the gradient of the padding rows
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
             grad_x = torch.mm(g, wa[:, :d])[:rows].to(x_dtype)  # (N, d)

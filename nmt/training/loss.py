@@ -16,6 +16,12 @@ elsewhere, or without a compiler, the same passes run as PyTorch ops in row chun
 4,000 target tokens over 9,808 pieces in bf16 the kernel takes about 20 ms forward and backward
 against about 115 ms for the chunked ops (AMD EPYC, 2 threads; docs/results.md).
 
+The trainer, which keeps no other use of the logits, asks for ``overwrite_logits``: the kernel
+then writes the gradient over the logits (80 MB for that batch) instead of into a new tensor, and
+the output layer's backward (:mod:`nmt.modules.linear`) takes it in the product's own padded
+buffer without a copy. The logits' version counter is bumped, so autograd refuses any later use of
+them instead of reading a gradient.
+
 The caller divides by the number of target tokens (summed over all accumulated batches and ranks)
 so that gradients are per-token means however the work is split.
 """
@@ -80,9 +86,9 @@ def _kernel_forward(logits: Tensor, target: Tensor) -> tuple[Tensor, Tensor, Ten
 
 
 def _kernel_backward(logits: Tensor, target: Tensor, pad_id: int, lse: Tensor, grad: float,
-                     eps: float, eps_i: float) -> Tensor:
+                     eps: float, eps_i: float, out: Tensor) -> Tensor:
+    """Writes the gradient into ``out`` (N, V) contiguous, which may be the logits themselves."""
     n, v = logits.shape
-    out = torch.empty(n, v, dtype=logits.dtype)
     fn = getattr(cpu_kernel(), f"lsce_backward_{KERNEL_DTYPES[logits.dtype]}")
     fn(ptr(logits), n, v, logits.stride(0), ptr(target), pad_id, ptr(lse), grad, eps, eps_i,
        ptr(out), threads_for(logits.numel()))
@@ -124,7 +130,7 @@ def _chunked_backward(logits: Tensor, target: Tensor, keep: Tensor, lse: Tensor,
 
 class _SmoothedCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, logits: Tensor, target: Tensor, epsilon: float, pad_id: int):
+    def forward(ctx, logits: Tensor, target: Tensor, epsilon: float, pad_id: int, overwrite: bool):
         n, v = logits.shape  # (N, V)
         if n and (int(target.min()) < 0 or int(target.max()) >= v):
             raise IndexError(f"target ids must be in [0, {v}), got {int(target.min())}..{int(target.max())}")
@@ -139,6 +145,7 @@ class _SmoothedCrossEntropy(torch.autograd.Function):
             lse, nll, smooth = _chunked_forward(logits, target, keep)
         ctx.save_for_backward(logits, target, lse, keep)
         ctx.eps, ctx.eps_i, ctx.pad_id = epsilon, eps_i, pad_id
+        ctx.overwrite = overwrite and ctx.kernel and logits.is_contiguous()
         ctx.mark_non_differentiable(nll)
         return (1.0 - epsilon - eps_i) * nll + eps_i * smooth, nll
 
@@ -146,18 +153,26 @@ class _SmoothedCrossEntropy(torch.autograd.Function):
     def backward(ctx, grad_loss: Tensor, _grad_nll: Tensor):
         logits, target, lse, keep = ctx.saved_tensors
         if ctx.kernel:
+            out = logits if ctx.overwrite else torch.empty(logits.shape, dtype=logits.dtype)
             grad = _kernel_backward(logits, target, ctx.pad_id, lse, float(grad_loss), ctx.eps,
-                                    ctx.eps_i)
+                                    ctx.eps_i, out)
+            if ctx.overwrite:
+                torch.autograd.graph.increment_version(logits)  # no later reader takes it for logits
         else:
             grad = _chunked_backward(logits, target, keep, lse, grad_loss, ctx.eps, ctx.eps_i)
-        return grad, None, None, None
+        return grad, None, None, None, None
 
 
-def label_smoothed_nll(logits: Tensor, target: Tensor, epsilon: float,
-                       pad_id: int = PAD_ID) -> tuple[Tensor, Tensor]:
-    """logits (B, T, V), target (B, T) -> (smoothed loss sum, nll sum), float32 scalars."""
+def label_smoothed_nll(logits: Tensor, target: Tensor, epsilon: float, pad_id: int = PAD_ID,
+                       overwrite_logits: bool = False) -> tuple[Tensor, Tensor]:
+    """logits (B, T, V), target (B, T) -> (smoothed loss sum, nll sum), float32 scalars.
+
+    With ``overwrite_logits`` the backward pass may write the logits' gradient over the logits
+    (where the C++ kernel runs on contiguous logits); only for a caller that keeps no other use
+    of them."""
     v = logits.size(-1)
-    return _SmoothedCrossEntropy.apply(logits.reshape(-1, v), target.reshape(-1), float(epsilon), pad_id)
+    return _SmoothedCrossEntropy.apply(logits.reshape(-1, v), target.reshape(-1), float(epsilon), pad_id,
+                                       overwrite_logits)
 
 
 def perplexity(nll_per_token: float) -> float:

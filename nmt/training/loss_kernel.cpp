@@ -6,7 +6,7 @@
 //           (written to float32 outputs; the caller masks pads and sums).
 // backward: per row, g_v = (exp(x_v − lse) − eps_i − [v = target]·(1 − eps − eps_i)) · scale,
 //           scale = grad · (target ≠ pad), written in the logits' dtype (bf16: rounded to nearest
-//           even).
+//           even), to a separate buffer or over the logits themselves.
 // The row max and exp sums (softmax_rows.h) are AVX-512, 16 lanes at a time, where the CPU has it.
 #include <algorithm>
 #include <cmath>
@@ -41,8 +41,10 @@ static void backward_rows(const S* logits, int64_t V, int64_t ld, const int64_t*
                           S* out, int64_t r0, int64_t r1) {
   for (int64_t r = r0; r < r1; ++r) {
     const S* x = logits + r * ld;
-    S* g = out + r * V;
-    const float scale = target[r] == pad ? 0.0f : grad;
+    S* g = out + r * V;  // may be x itself (ld == V): each x_v is read before g_v is written
+    const int64_t t = target[r];
+    const float x_t = load(x, t);
+    const float scale = t == pad ? 0.0f : grad;
     const float l = lse[r], off = eps_i * scale;
     int64_t v = 0;
 #if defined(__AVX512F__)
@@ -51,8 +53,7 @@ static void backward_rows(const S* logits, int64_t V, int64_t ld, const int64_t*
       store16(g + v, _mm512_fmsub_ps(exp16(_mm512_sub_ps(load16(x + v), lv)), sv, ov));
 #endif
     for (; v < V; ++v) store(g, v, exp_nonpositive(load(x, v) - l) * scale - off);
-    const int64_t t = target[r];
-    store(g, t, (exp_nonpositive(load(x, t) - l) - eps_i - (1.0f - eps - eps_i)) * scale);
+    store(g, t, (exp_nonpositive(x_t - l) - eps_i - (1.0f - eps - eps_i)) * scale);
   }
 }
 

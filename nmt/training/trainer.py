@@ -195,7 +195,8 @@ class Trainer:
         batch = batch.to(self.cfg.device)
         with autocast(self.cfg):
             logits = (model or self.model)(batch.src, batch.src_lens, batch.tgt_in)
-        return label_smoothed_nll(logits, batch.tgt_out, self.cfg.label_smoothing)
+        return label_smoothed_nll(logits, batch.tgt_out, self.cfg.label_smoothing,
+                                  overwrite_logits=True)  # nothing else reads them
 
     def train_step(self, group: list[Batch]) -> dict | None:
         """One optimiser update over ``group`` (``update_freq`` batches); None if skipped.

@@ -117,3 +117,32 @@ def test_float32_and_small_products_are_plain():
 def test_linear_keeps_nn_linear_state_dict_names():
     assert set(Linear(3, 2).state_dict()) == set(torch.nn.Linear(3, 2).state_dict())
     assert isinstance(Linear(3, 2), torch.nn.Linear)
+
+
+def test_a_gradient_written_over_the_padded_product_is_taken_without_a_copy():
+    """The training loss writes the logits' gradient over the logits (overwrite_logits): the
+    product's backward then uses its own padded buffer, with the same gradients as a copy."""
+    from nmt.training.loss import cpu_kernel, label_smoothed_nll
+
+    if cpu_kernel() is None:
+        import pytest
+
+        pytest.skip("no C++ compiler for the loss kernel")
+    torch.manual_seed(1)
+    layer = Linear(16, 40)
+    rows = MIN_ROWS + 37
+    x = torch.randn(rows, 16, requires_grad=True)
+    target = torch.randint(2, 40, (rows,))
+    target[:9] = 1  # pads
+    results = {}
+    for overwrite in (False, True):
+        x.grad = layer.weight.grad = layer.bias.grad = None
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss, _ = label_smoothed_nll(layer(x), target, 0.1, overwrite_logits=overwrite)
+        with OpNames() as seen:
+            (loss / rows).backward()
+        copies = [shape for name, shape in seen.ops if name == "copy_" and shape == (rows, 40)]
+        results[overwrite] = x.grad.clone(), layer.weight.grad.clone(), layer.bias.grad.clone(), copies
+    assert results[False][3] and not results[True][3]  # the copy into padded rows is gone
+    for a, b in zip(results[False][:3], results[True][:3]):
+        assert torch.equal(a, b)

@@ -216,3 +216,33 @@ def test_a_target_id_outside_the_vocabulary_is_an_error(impl, monkeypatch):
     logits = torch.randn(2, 3, 20)
     with pytest.raises(IndexError, match=r"target ids must be in \[0, 20\)"):
         loss_mod.label_smoothed_nll(logits, torch.tensor([[2, 3, 20], [1, 1, 1]]), 0.1)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_kernel_writes_the_same_gradient_over_the_logits(dtype, monkeypatch):
+    """overwrite_logits: the gradient written in place equals the one written to a new tensor,
+    over lane blocks and a tail (V = 37) with pads and the first and last ids as targets."""
+    loss_mod = _loss_impl(monkeypatch, "kernel")
+    torch.manual_seed(4)
+    logits = (torch.randn(6, 37, dtype=torch.float64) * 4).to(dtype)
+    target = torch.tensor([5, 36, 0, 1, 16, 1])
+    grads = []
+    for overwrite in (False, True):
+        x = logits.clone().requires_grad_()
+        y = x * 1  # a non-leaf, as the model's output is (a leaf cannot be written in place)
+        loss, _ = loss_mod.label_smoothed_nll(y, target, 0.1, overwrite_logits=overwrite)
+        (loss * 0.3).backward()
+        grads.append(x.grad)
+        assert overwrite == (y._version > 0)
+    assert torch.equal(grads[0], grads[1])
+
+
+def test_logits_overwritten_by_their_gradient_are_not_read_again(monkeypatch):
+    loss_mod = _loss_impl(monkeypatch, "kernel")
+    x = torch.randn(4, 3, 20, requires_grad=True)
+    y = x * 2
+    loss, _ = loss_mod.label_smoothed_nll(y, torch.randint(2, 20, (4, 3)), 0.1, overwrite_logits=True)
+    other = (y * y).sum()  # saves y for its backward
+    loss.backward()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        other.backward()
