@@ -14,7 +14,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nmt.modules.linear import linear
+from nmt.modules.linear import (
+    MIN_ROWS,
+    bucketed_rows,
+    linear,
+    padded_input,
+    padded_product,
+    padded_product_backward,
+    runs_in_onednn_bf16,
+)
 from nmt.modules.weight_norm import is_weight_normed
 
 
@@ -43,6 +51,75 @@ def conv_taps(x: Tensor, padding: tuple[int, int], kernel_size: int, dilation: i
     padded = F.pad(x, (0, 0, *padding))  # (B, T + (k−1)·d, C)
     return torch.cat([padded[:, j * dilation: j * dilation + length] for j in range(kernel_size)],
                      dim=-1)
+
+
+def _shifts(length: int, padding: tuple[int, int], kernel_size: int, dilation: int):
+    """Per tap j: (j, s, lo, hi), output positions t in [lo, hi) read input t + s."""
+    for j in range(kernel_size):
+        s = j * dilation - padding[0]
+        yield j, s, min(max(0, -s), length), max(min(length, length - s), 0)
+
+
+class _TapsProduct(torch.autograd.Function):
+    """:func:`conv_taps` and the product over them in one step, in bf16 over padded rows.
+
+    Forward: x (B, T, C), weight tap-major (out, k·C), bias -> (B, T, out) bf16. The taps are
+    written straight into the padded product's input (:func:`~nmt.modules.linear.padded_input`)
+    instead of padding x, concatenating its shifted copies and copying those into it. Backward:
+    ``∂x_t = Σ_j ∂taps_{t − s_j, j}`` (tap j of output t reads input t + s_j), summed over the
+    taps' gradient in place of the slices' zero-padded gradients and their sum.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, padding: tuple[int, int],
+                kernel_size: int, dilation: int, padded: int) -> Tensor:
+        batch, length, channels = x.shape
+        rows, d = batch * length, kernel_size * channels
+        xa = padded_input(rows, padded, d, bias is not None)  # (P, k): [taps 1 0], zero rows after N
+        taps = xa[:rows, :d].view(batch, length, kernel_size, channels)  # (B, T, k, C)
+        for j, s, lo, hi in _shifts(length, padding, kernel_size, dilation):
+            taps[:, lo:hi, j] = x[:, lo + s:hi + s]
+            taps[:, :lo, j] = 0  # the zero padding before x ...
+            taps[:, hi:, j] = 0  # ... and after it
+        ctx.taps = padding, kernel_size, dilation, x.shape, x.dtype
+        return padded_product(ctx, xa, weight, bias, rows, d).view(batch, length, -1)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        padding, kernel_size, dilation, shape, x_dtype = ctx.taps
+        batch, length, channels = shape
+        grad_taps, grad_w, grad_b = padded_product_backward(
+            ctx, grad.reshape(batch * length, -1), ctx.needs_input_grad[0],
+            ctx.needs_input_grad[1] or ctx.needs_input_grad[2])
+        grad_x = None
+        if grad_taps is not None:
+            grad_taps = grad_taps.view(batch, length, kernel_size, channels)  # (B, T, k, C)
+            shifts = sorted(_shifts(length, padding, kernel_size, dilation), key=lambda t: t[1] != 0)
+            j, s, lo, hi = shifts[0]  # the tap that reads input t at output t, if there is one
+            if s == 0:
+                grad_x = grad_taps[:, :, j].to(x_dtype, memory_format=torch.contiguous_format)
+                shifts = shifts[1:]
+            else:
+                grad_x = grad_taps.new_zeros(shape, dtype=x_dtype)
+            for j, s, lo, hi in shifts:
+                grad_x[:, lo + s:hi + s] += grad_taps[:, lo:hi, j]
+        return grad_x, grad_w, grad_b, None, None, None, None
+
+
+def conv_product(owner: nn.Module, conv: nn.Conv1d, x: Tensor, padding: tuple[int, int],
+                 kernel_size: int, dilation: int = 1) -> Tensor:
+    """``taps_product(owner, conv, conv_taps(x, padding, kernel_size, dilation))``: x (B, T, C)
+    -> (B, T, C_out). A oneDNN bf16 product of at least ``MIN_ROWS`` rows builds its taps in the
+    padded product's input (:class:`_TapsProduct`)."""
+    rows = x.size(0) * x.size(1)
+    if (rows < MIN_ROWS or getattr(owner, "int8_taps", None) is not None
+            or not runs_in_onednn_bf16(x)):
+        return taps_product(owner, conv, conv_taps(x, padding, kernel_size, dilation))
+    device = x.device.type
+    dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
+    weight = cached_tap_major(owner, conv, dtype)
+    return _TapsProduct.apply(x, weight, conv.bias, padding, kernel_size, dilation,
+                              bucketed_rows(rows))
 
 
 def taps_product(owner: nn.Module, conv: nn.Conv1d, taps: Tensor) -> Tensor:

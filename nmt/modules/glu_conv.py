@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nmt.modules.conv_taps import cached_tap_major, conv_taps, taps_product
+from nmt.modules.conv_taps import cached_tap_major, conv_product, taps_product
 from nmt.modules.dropout import Dropout
 from nmt.modules.weight_norm import wn_conv1d
 
@@ -45,8 +45,8 @@ class GLUConv1d(nn.Module):
         at translation time (docs/results.md); :meth:`forward_reference` is the convolution
         itself (an imported fairseq model's 1,000 Multi30k test translations are byte-identical
         either way)."""
-        taps = conv_taps(self.dropout(x), self.padding, self.kernel_size)  # (B, T, k·C_in)
-        return F.glu(taps_product(self, self.conv, taps), dim=-1)
+        out = conv_product(self, self.conv, self.dropout(x), self.padding, self.kernel_size)
+        return F.glu(out, dim=-1)  # (B, T, 2·C_out) -> (B, T, C_out)
 
     def forward_reference(self, x: Tensor) -> Tensor:
         """:meth:`forward` as a convolution over (B, C_in, T)."""

@@ -85,6 +85,57 @@ def _in_product(grad: Tensor, padded: int) -> Tensor | None:
     return base
 
 
+def padded_input(rows: int, padded: int, d: int, bias: bool) -> Tensor:
+    """The bf16 input of a padded product, (P, k), with all but its first N rows' first d columns
+    written: ``[· 1 0]`` on the first N rows (the bias column and zeros up to k, with a bias),
+    zero rows after N. The caller writes the (N, d) block."""
+    k = d if not bias else -(-(d + 1) // K_ALIGN) * K_ALIGN
+    xa = torch.empty(padded, k, dtype=torch.bfloat16)  # (P, k)
+    if bias:
+        xa[:rows, d] = 1
+        xa[:rows, d + 1:] = 0
+    xa[rows:] = 0
+    return xa
+
+
+def padded_product(ctx, xa: Tensor, weight: Tensor, bias: Tensor | None, rows: int,
+                   d: int) -> Tensor:
+    """``xa [W b 0]ᵀ`` over the P rows of xa (:func:`padded_input`), saving on ``ctx`` what
+    :func:`padded_product_backward` needs; the result's first N rows, (N, out) bf16."""
+    wa = weight.new_zeros(weight.size(0), xa.size(1), dtype=torch.bfloat16)  # (out, k): [W b 0]
+    wa[:, :d] = weight
+    if bias is not None:
+        wa[:, d] = bias
+    ctx.save_for_backward(xa, wa)
+    ctx.product_dtypes = weight.dtype, None if bias is None else bias.dtype
+    ctx.width = d
+    product = torch.mm(xa, wa.t())  # (P, out)
+    _PRODUCTS[product] = rows
+    return product[:rows]  # (N, out)
+
+
+def padded_product_backward(ctx, grad: Tensor, input_grad: bool, weight_grad: bool):
+    """From the output's gradient (N, out): ``∂xa = (G W)[:N]`` (N, d) bf16, ``[∂W ∂b] = Gᵀ xa``
+    in the weight's and bias's dtypes, with G the gradient padded with zero rows; None for each
+    gradient not asked for."""
+    xa, wa = ctx.saved_tensors
+    w_dtype, b_dtype = ctx.product_dtypes
+    rows, d = grad.size(0), ctx.width
+    g = _in_product(grad, xa.size(0))  # (P, out)
+    if g is None:
+        g = grad.new_empty(xa.size(0), grad.size(1), dtype=xa.dtype)
+        g[:rows] = grad
+    g[rows:] = 0  # the gradient of the padding rows
+    grad_xa = grad_w = grad_b = None
+    if input_grad:
+        grad_xa = torch.mm(g, wa[:, :d])[:rows]  # (N, d)
+    if weight_grad:
+        grad_wa = torch.mm(g.t(), xa)  # (out, k): [∂W ∂b 0]
+        grad_w = grad_wa[:, :d].to(w_dtype)
+        grad_b = None if b_dtype is None else grad_wa[:, d].to(b_dtype)
+    return grad_xa, grad_w, grad_b
+
+
 class _BiasColumnProduct(torch.autograd.Function):
     """``x Wᵀ + b = [x 1] [W b]ᵀ`` in bf16, over ``padded`` rows (zero rows after x's N).
 
@@ -98,39 +149,16 @@ class _BiasColumnProduct(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, padded: int) -> Tensor:
         rows, d = x.shape
-        k = d if bias is None else -(-(d + 1) // K_ALIGN) * K_ALIGN
-        xa = x.new_zeros(padded, k, dtype=torch.bfloat16)  # (P, k): [x 1 0], zero rows after N
+        xa = padded_input(rows, padded, d, bias is not None)  # (P, k): [x 1 0], zero rows after N
         xa[:rows, :d] = x
-        wa = weight.new_zeros(weight.size(0), k, dtype=torch.bfloat16)  # (out, k): [W b 0]
-        wa[:, :d] = weight
-        if bias is not None:
-            xa[:rows, d] = 1
-            wa[:, d] = bias
-        ctx.save_for_backward(xa, wa)
-        ctx.dtypes = x.dtype, weight.dtype, None if bias is None else bias.dtype
-        ctx.width = d
-        product = torch.mm(xa, wa.t())  # (P, out)
-        _PRODUCTS[product] = rows
-        return product[:rows]  # (N, out)
+        ctx.x_dtype = x.dtype
+        return padded_product(ctx, xa, weight, bias, rows, d)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        xa, wa = ctx.saved_tensors
-        x_dtype, w_dtype, b_dtype = ctx.dtypes
-        rows, d = grad.size(0), ctx.width
-        g = _in_product(grad, xa.size(0))  # (P, out)
-        if g is None:
-            g = grad.new_empty(xa.size(0), grad.size(1), dtype=xa.dtype)
-            g[:rows] = grad
-        g[rows:] = 0  # the gradient of the padding rows
-        grad_x = grad_w = grad_b = None
-        if ctx.needs_input_grad[0]:
-            grad_x = torch.mm(g, wa[:, :d])[:rows].to(x_dtype)  # (N, d)
-        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
-            grad_wa = torch.mm(g.t(), xa)  # (out, k): [∂W ∂b 0]
-            grad_w = grad_wa[:, :d].to(w_dtype)
-            grad_b = None if b_dtype is None else grad_wa[:, d].to(b_dtype)
-        return grad_x, grad_w, grad_b, None
+        grad_x, grad_w, grad_b = padded_product_backward(
+            ctx, grad, ctx.needs_input_grad[0], ctx.needs_input_grad[1] or ctx.needs_input_grad[2])
+        return None if grad_x is None else grad_x.to(ctx.x_dtype), grad_w, grad_b, None
 
 
 class Linear(nn.Linear):

@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from nmt.modules.conv_taps import cached_tap_major, conv_taps, taps_product
+from nmt.modules.conv_taps import cached_tap_major, conv_product, taps_product
 from nmt.modules.linear import Linear
 
 INIT_STD = 0.01  # the paper's N(0, 0.01) for convolution weights
@@ -108,8 +108,7 @@ class DilatedConv1d(nn.Module):
         (B, C, T) layout a transpose each way; :meth:`forward_reference` is the convolution."""
         if mask is not None:
             x = x.masked_fill(~mask.unsqueeze(-1), 0.0)
-        taps = conv_taps(x, self.padding, self.kernel_size, self.dilation)  # (B, T, k·C_in)
-        return taps_product(self, self.conv, taps)
+        return conv_product(self, self.conv, x, self.padding, self.kernel_size, self.dilation)
 
     def forward_reference(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         """:meth:`forward` as PyTorch's dilated convolution over (B, C_in, T)."""
