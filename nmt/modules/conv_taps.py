@@ -67,7 +67,9 @@ class _TapsProduct(torch.autograd.Function):
     written straight into the padded product's input (:func:`~nmt.modules.linear.padded_input`)
     instead of padding x, concatenating its shifted copies and copying those into it. Backward:
     ``∂x_t = Σ_j ∂taps_{t − s_j, j}`` (tap j of output t reads input t + s_j), summed over the
-    taps' gradient in place of the slices' zero-padded gradients and their sum.
+    taps' gradient in place of the slices' zero-padded gradients and their sum. The sum runs in
+    x's dtype, as autograd's sum of those slices did (in bf16 its order of additions differs, so
+    ∂x may differ from the unfused path's in the last bit).
     """
 
     @staticmethod
