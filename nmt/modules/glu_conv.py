@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from nmt.modules.conv_taps import cached_tap_major, conv_product, taps_product
 from nmt.modules.dropout import Dropout
+from nmt.modules.glu import glu_over_input
 from nmt.modules.weight_norm import wn_conv1d
 
 
@@ -46,7 +47,7 @@ class GLUConv1d(nn.Module):
         itself (an imported fairseq model's 1,000 Multi30k test translations are byte-identical
         either way)."""
         out = conv_product(self, self.conv, self.dropout(x), self.padding, self.kernel_size)
-        return F.glu(out, dim=-1)  # (B, T, 2·C_out) -> (B, T, C_out)
+        return glu_over_input(out)  # (B, T, 2·C_out) -> (B, T, C_out); nothing else reads out
 
     def forward_reference(self, x: Tensor) -> Tensor:
         """:meth:`forward` as a convolution over (B, C_in, T)."""
