@@ -63,7 +63,8 @@ def _shifts(length: int, padding: tuple[int, int], kernel_size: int, dilation: i
 class _TapsProduct(torch.autograd.Function):
     """:func:`conv_taps` and the product over them in one step, in bf16 over padded rows.
 
-    Forward: x (B, T, C), weight tap-major (out, k·C), bias -> (B, T, out) bf16. The taps are
+    Forward: x (B, T, C), the convolution's weight (out, C, k), bias -> (B, T, out) bf16, with
+    the weight cast straight into its tap-major matrix (out, k·C) in the product. The taps are
     written straight into the padded product's input (:func:`~nmt.modules.linear.padded_input`)
     instead of padding x, concatenating its shifted copies and copying those into it. Backward:
     ``∂x_t = Σ_j ∂taps_{t − s_j, j}`` (tap j of output t reads input t + s_j), summed over the
@@ -84,7 +85,12 @@ class _TapsProduct(torch.autograd.Function):
             taps[:, :lo, j] = 0  # the zero padding before x ...
             taps[:, hi:, j] = 0  # ... and after it
         ctx.taps = padding, kernel_size, dilation, x.shape, x.dtype
-        return padded_product(ctx, xa, weight, bias, rows, d).view(batch, length, -1)
+        out = weight.size(0)
+
+        def layout(m: Tensor) -> Tensor:  # (out, k·C) tap-major -> a view (out, C, k)
+            return m.view(out, kernel_size, channels).permute(0, 2, 1)
+
+        return padded_product(ctx, xa, weight, bias, rows, d, layout).view(batch, length, -1)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
@@ -117,10 +123,7 @@ def conv_product(owner: nn.Module, conv: nn.Conv1d, x: Tensor, padding: tuple[in
     if (rows < MIN_ROWS or getattr(owner, "int8_taps", None) is not None
             or not runs_in_onednn_bf16(x)):
         return taps_product(owner, conv, conv_taps(x, padding, kernel_size, dilation))
-    device = x.device.type
-    dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
-    weight = cached_tap_major(owner, conv, dtype)
-    return _TapsProduct.apply(x, weight, conv.bias, padding, kernel_size, dilation,
+    return _TapsProduct.apply(x, conv.weight, conv.bias, padding, kernel_size, dilation,
                               bucketed_rows(rows))
 
 

@@ -27,6 +27,8 @@ copies the gradient into a new one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -98,17 +100,26 @@ def padded_input(rows: int, padded: int, d: int, bias: bool) -> Tensor:
     return xa
 
 
-def padded_product(ctx, xa: Tensor, weight: Tensor, bias: Tensor | None, rows: int,
-                   d: int) -> Tensor:
+def _as_matrix(m: Tensor) -> Tensor:
+    return m
+
+
+def padded_product(ctx, xa: Tensor, weight: Tensor, bias: Tensor | None, rows: int, d: int,
+                   layout: Callable[[Tensor], Tensor] = _as_matrix) -> Tensor:
     """``xa [W b 0]ᵀ`` over the P rows of xa (:func:`padded_input`), saving on ``ctx`` what
-    :func:`padded_product_backward` needs; the result's first N rows, (N, out) bf16."""
-    wa = weight.new_zeros(weight.size(0), xa.size(1), dtype=torch.bfloat16)  # (out, k): [W b 0]
-    wa[:, :d] = weight
+    :func:`padded_product_backward` needs; the result's first N rows, (N, out) bf16.
+
+    W (out, d) is ``weight`` as the matrix; ``layout`` gives a view of such a matrix in
+    ``weight``'s own shape (a convolution weight's taps: :mod:`.conv_taps`), through which the
+    weight is cast into W, and W's gradient back into the weight's shape, one copy each."""
+    wa = torch.empty(weight.size(0), xa.size(1), dtype=torch.bfloat16)  # (out, k): [W b 0]
+    layout(wa[:, :d]).copy_(weight)
     if bias is not None:
         wa[:, d] = bias
+    wa[:, d + (bias is not None):] = 0
     ctx.save_for_backward(xa, wa)
     ctx.product_dtypes = weight.dtype, None if bias is None else bias.dtype
-    ctx.width = d
+    ctx.width, ctx.layout = d, layout
     product = torch.mm(xa, wa.t())  # (P, out)
     _PRODUCTS[product] = rows
     return product[:rows]  # (N, out)
@@ -131,7 +142,7 @@ def padded_product_backward(ctx, grad: Tensor, input_grad: bool, weight_grad: bo
         grad_xa = torch.mm(g, wa[:, :d])[:rows]  # (N, d)
     if weight_grad:
         grad_wa = torch.mm(g.t(), xa)  # (out, k): [∂W ∂b 0]
-        grad_w = grad_wa[:, :d].to(w_dtype)
+        grad_w = ctx.layout(grad_wa[:, :d]).to(w_dtype, memory_format=torch.contiguous_format)
         grad_b = None if b_dtype is None else grad_wa[:, d].to(b_dtype)
     return grad_xa, grad_w, grad_b
 
