@@ -117,10 +117,12 @@ class _TapsProduct(torch.autograd.Function):
 def conv_product(owner: nn.Module, conv: nn.Conv1d, x: Tensor, padding: tuple[int, int],
                  kernel_size: int, dilation: int = 1) -> Tensor:
     """``taps_product(owner, conv, conv_taps(x, padding, kernel_size, dilation))``: x (B, T, C)
-    -> (B, T, C_out). A oneDNN bf16 product of at least ``MIN_ROWS`` rows builds its taps in the
-    padded product's input (:class:`_TapsProduct`)."""
+    -> (B, T, C_out). A oneDNN bf16 product of at least ``MIN_ROWS`` rows that records
+    gradients (training) builds its taps in the padded product's input (:class:`_TapsProduct`);
+    at inference the product is :func:`~nmt.modules.linear.linear`'s, over a packed weight."""
     rows = x.size(0) * x.size(1)
-    if (rows < MIN_ROWS or getattr(owner, "int8_taps", None) is not None
+    training = torch.is_grad_enabled() and (x.requires_grad or conv.weight.requires_grad)
+    if (not training or rows < MIN_ROWS or getattr(owner, "int8_taps", None) is not None
             or not runs_in_onednn_bf16(x)):
         return taps_product(owner, conv, conv_taps(x, padding, kernel_size, dilation))
     return _TapsProduct.apply(x, conv.weight, conv.bias, padding, kernel_size, dilation,

@@ -59,13 +59,15 @@ def bucketed_rows(rows: int) -> int:
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``F.linear(x, weight, bias)``: x (..., in) -> (..., out); a oneDNN bf16 product of at least
-    ``MIN_ROWS`` rows runs in bf16 over rows padded to a multiple of ``ROW_BUCKET``, and a float32
-    product without gradients through MKL's packed copy of the weight (:mod:`.packed_weights`)."""
+    ``MIN_ROWS`` rows runs in bf16 over rows padded to a multiple of ``ROW_BUCKET``, and a product
+    without gradients through a packed copy of the weight (:mod:`.packed_weights`: MKL's in
+    float32, oneDNN's under autocast to bf16)."""
     features = x.size(-1)
     rows = x.numel() // features if features else 0
-    if packed_weights.applies(x, weight, bias, rows):
+    kind = packed_weights.applies(x, weight, bias, rows)
+    if kind is not None:
         flat = x if x.dim() == 2 else x.reshape(rows, features)  # (N, in)
-        out = packed_weights.packed_linear(flat, weight, bias)  # (N, out)
+        out = packed_weights.packed_linear(flat, weight, bias, kind)  # (N, out)
         if out is None:
             return F.linear(x, weight, bias)
         return out if x.dim() == 2 else out.view(*x.shape[:-1], -1)

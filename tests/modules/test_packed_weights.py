@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from nmt.modules import packed_weights
 from nmt.modules.linear import linear
-from nmt.modules.packed_weights import MAX_ROWS, MIN_ROWS, applies, packed_linear
+from nmt.modules.packed_weights import BF16, FP32, MAX_ROWS, MIN_ROWS, applies, packed_linear
 
 pytestmark = pytest.mark.skipif(not packed_weights._AVAILABLE, reason="PyTorch built without MKL")
 
@@ -21,9 +21,9 @@ def packed(x, w, b):
     """The packed product (a weight seen for the first time is only marked as seen)."""
     out = packed_linear(x, w, b)
     out = out if out is not None else packed_linear(x, w, b)
-    if out is None and packed_weights._SEEN[w][1] is False:
+    if out is None and packed_weights._SEEN[FP32][w][1] is False:
         pytest.skip("this host's MKL gives packed products other last bits at these rows "
-                    "(_same_bits): packing stays off here, F.linear is used")
+                    "(_agrees): packing stays off here, F.linear is used")
     assert out is not None
     return out
 
@@ -52,8 +52,8 @@ def test_few_or_many_rows_autocast_and_gradients_take_f_linear():
     assert applies(torch.randn(MAX_ROWS, 32), w, b, MAX_ROWS)
     assert not applies(torch.randn(MAX_ROWS + 1, 32), w, b, MAX_ROWS + 1)  # faster unpacked
     assert not applies(x.bfloat16(), w.bfloat16(), b.bfloat16(), MIN_ROWS)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert not applies(x, w, b, MIN_ROWS)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # oneDNN's packed bf16 product instead
+        assert applies(x, w, b, MIN_ROWS) == (BF16 if packed_weights._BF16_AVAILABLE else None)
     trained = w.clone().requires_grad_()
     assert not applies(x, trained, b, MIN_ROWS)
     with torch.no_grad():
@@ -67,7 +67,7 @@ def test_a_weight_whose_packed_product_differs_is_never_packed(monkeypatch):
     monkeypatch.setattr(packed_weights, "_product",
                         lambda *args: torch.nextafter(product(*args), torch.tensor(math.inf)))
     assert packed_linear(x, w, b) is None  # checked, found different: F.linear from now on
-    assert packed_weights._SEEN[w][1] is False
+    assert packed_weights._SEEN[FP32][w][1] is False
     monkeypatch.undo()
     assert packed_linear(x, w, b) is None
     assert torch.equal(linear(x, w, b), F.linear(x, w, b))
@@ -93,8 +93,50 @@ def test_linear_packs_a_weight_it_sees_again_and_keeps_shapes():
     x = torch.randn(3, 7, 32)  # 21 rows
     with torch.no_grad():
         first, second = linear(x, w, b), linear(x, w, b)
-    if packed_weights._SEEN[w][1] is False:
-        pytest.skip("this host's MKL gives packed products other last bits (_same_bits)")
-    assert packed_weights._SEEN[w][1] is not None
+    if packed_weights._SEEN[FP32][w][1] is False:
+        pytest.skip("this host's MKL gives packed products other last bits (_agrees)")
+    assert packed_weights._SEEN[FP32][w][1] is not None
     assert second.shape == (3, 7, 48)
     assert torch.equal(first, second) and torch.equal(second, F.linear(x, w, b))
+
+
+def bf16_packed(x, w, b):
+    """The packed bf16 product under autocast (a weight seen for the first time is only marked)."""
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = packed_linear(x, w, b, BF16)
+        out = out if out is not None else packed_linear(x, w, b, BF16)
+        if out is None and packed_weights._SEEN[BF16][w][1] is False:
+            pytest.skip("this host's oneDNN gives packed bf16 products other last bits at the "
+                        "checked rows (_agrees): packing stays off here, F.linear is used")
+        return out, F.linear(x, w, b)
+
+
+@pytest.mark.skipif(not packed_weights._BF16_AVAILABLE, reason="PyTorch built without oneDNN")
+@pytest.mark.parametrize("out_features, in_features", SHAPES[:4])
+def test_the_packed_bf16_product_is_autocasts_f_linear(out_features, in_features):
+    """Within bf16 rounding at every row count (oneDNN may pick another kernel for another row
+    count, packed or not), bit for bit at one row and at 16."""
+    torch.manual_seed(0)
+    w, b = torch.randn(out_features, in_features) * 0.05, torch.randn(out_features)
+    for rows in (1, 5, 16, 60, 129, 256, 640):
+        out, expected = bf16_packed(torch.randn(rows, in_features), w, b)
+        assert out.dtype == torch.bfloat16
+        torch.testing.assert_close(out.float(), expected.float(), rtol=2 ** -7, atol=2 ** -7)
+        if rows in (1, 16):
+            assert torch.equal(out, expected), rows
+
+
+@pytest.mark.skipif(not packed_weights._BF16_AVAILABLE, reason="PyTorch built without oneDNN")
+def test_linear_packs_for_bf16_autocast_only_without_gradients():
+    w, b = torch.randn(48, 32, requires_grad=True), torch.randn(48, requires_grad=True)
+    x = torch.randn(3, 7, 32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert applies(x, w, b, 21) is None  # gradients are recorded
+        with torch.no_grad():
+            assert applies(x, w, b, 21) == BF16
+            first, second, expected = linear(x, w, b), linear(x, w, b), F.linear(x, w, b)
+    if packed_weights._SEEN[BF16][w][1] is False:
+        pytest.skip("this host's oneDNN gives packed bf16 products other last bits (_agrees)")
+    assert packed_weights._SEEN[BF16][w][1] is not None
+    assert second.shape == (3, 7, 48) and second.dtype == torch.bfloat16
+    assert torch.equal(first, expected) and torch.equal(second, expected)
