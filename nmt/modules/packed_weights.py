@@ -89,8 +89,11 @@ def packed_linear(x: Tensor, weight: Tensor, bias: Tensor | None, kind: str = FP
         return None
     packed = seen[1]
     if packed is None:  # no gradient is recorded here (see applies): the weight is passed as it is
-        packed = _pack(weight, bias, kind)
-        packed = packed if _agrees(packed, weight, bias, kind) else False
+        try:
+            packed = _pack(weight, bias, kind)
+            packed = packed if _agrees(packed, weight, bias, kind) else False
+        except RuntimeError:  # e.g. oneDNN's bf16 kernels need AVX-512 (BW, VL, DQ) or AVX-NE-CONVERT
+            packed = False
         _SEEN[kind][weight] = (version, packed)
     if packed is False:
         return None

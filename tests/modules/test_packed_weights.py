@@ -140,3 +140,16 @@ def test_linear_packs_for_bf16_autocast_only_without_gradients():
     assert packed_weights._SEEN[BF16][w][1] is not None
     assert second.shape == (3, 7, 48) and second.dtype == torch.bfloat16
     assert torch.equal(first, expected) and torch.equal(second, expected)
+
+
+def test_a_weight_the_library_cannot_pack_takes_f_linear(monkeypatch):
+    """A CPU whose oneDNN has no bf16 kernels raises when packing: F.linear from then on."""
+    def refuse(*args):
+        raise RuntimeError("mkldnn_linear: bf16 path needs the cpu support avx512bw")
+
+    monkeypatch.setattr(packed_weights, "_pack", refuse)
+    w, b, x = torch.randn(64, 32), torch.randn(64), torch.randn(20, 32)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert packed_linear(x, w, b, BF16) is None and packed_linear(x, w, b, BF16) is None
+        assert packed_weights._SEEN[BF16][w][1] is False
+        assert torch.equal(linear(x, w, b), F.linear(x, w, b))
