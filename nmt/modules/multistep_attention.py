@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from nmt.modules.attention_step import attend
 from nmt.modules.weight_norm import wn_linear
 
 SQRT_HALF = math.sqrt(0.5)
@@ -80,16 +81,12 @@ class MultiStepAttention(nn.Module):
         d = d.reshape(B, -1, D)  # (B, w·T, D): each sentence's rows together
         in_float32 = (d.device.type == "cpu" and d.size(1) < FLOAT32_BELOW_ROWS
                       and torch.is_autocast_enabled("cpu"))
-        bmm = _bmm_float32 if in_float32 else torch.bmm
-        scores = bmm(d, keys.transpose(1, 2))  # (B, w·T, S)
-        scores = scores.float().masked_fill(pad_mask.unsqueeze(1), float("-inf"))
-        attn = F.softmax(scores, dim=-1).to(torch.float32 if in_float32 else d.dtype)  # (B, w·T, S)
-        context = bmm(attn, values) * scale.to(attn.dtype)  # (B, w·T, D)
+        if in_float32:  # one C++ pass where it applies (attention_step.py)
+            attn, context = attend(d.float(), keys, values, pad_mask, scale)  # (B, w·T, S), (B, w·T, D)
+        else:
+            scores = torch.bmm(d, keys.transpose(1, 2))  # (B, w·T, S)
+            scores = scores.float().masked_fill(pad_mask.unsqueeze(1), float("-inf"))
+            attn = F.softmax(scores, dim=-1).to(d.dtype)  # (B, w·T, S)
+            context = torch.bmm(attn, values) * scale.to(attn.dtype)  # (B, w·T, D)
         out = self.out_projection(context.reshape(R, T, D))  # (R, T, C)
         return (out + x) * SQRT_HALF, attn.reshape(R, T, S)
-
-
-def _bmm_float32(a: Tensor, b: Tensor) -> Tensor:
-    """``torch.bmm`` in float32, outside autocast."""
-    with torch.autocast(a.device.type, enabled=False):
-        return torch.bmm(a.float(), b.float())
