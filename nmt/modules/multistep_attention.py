@@ -77,13 +77,14 @@ class MultiStepAttention(nn.Module):
             scale = source_length_scale(pad_mask)
         R, T, _ = x.shape
         B, S, D = keys.shape
-        d = (self.in_projection(x) + target_embedding) * SQRT_HALF  # (R, T, D)
-        d = d.reshape(B, -1, D)  # (B, w·T, D): each sentence's rows together
-        in_float32 = (d.device.type == "cpu" and d.size(1) < FLOAT32_BELOW_ROWS
+        projected = self.in_projection(x)  # (R, T, D)
+        in_float32 = (x.device.type == "cpu" and R * T // B < FLOAT32_BELOW_ROWS
                       and torch.is_autocast_enabled("cpu"))
-        if in_float32:  # one C++ pass where it applies (attention_step.py)
-            attn, context = attend(d.float(), keys, values, pad_mask, scale)  # (B, w·T, S), (B, w·T, D)
+        if in_float32:  # one C++ pass where it applies (attention_step.py); (B, w·T, S), (B, w·T, D)
+            attn, context = attend(projected.reshape(B, -1, D), target_embedding.reshape(B, -1, D),
+                                   keys, values, pad_mask, scale)
         else:
+            d = ((projected + target_embedding) * SQRT_HALF).reshape(B, -1, D)  # (B, w·T, D)
             scores = torch.bmm(d, keys.transpose(1, 2))  # (B, w·T, S)
             scores = scores.float().masked_fill(pad_mask.unsqueeze(1), float("-inf"))
             attn = F.softmax(scores, dim=-1).to(d.dtype)  # (B, w·T, S)
