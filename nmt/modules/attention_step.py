@@ -44,7 +44,7 @@ def cpu_kernel():
     return _KERNEL.get()
 
 
-SQRT_HALF = math.sqrt(0.5)
+SQRT_HALF = math.sqrt(0.5)  # ConvS2S's residual and attention scale (√½)
 
 
 def attend_reference(projected: Tensor, embedding: Tensor, keys: Tensor, values: Tensor,

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nmt.modules.attention_step import attend
+from nmt.modules.attention_step import SQRT_HALF, attend
 from nmt.modules.weight_norm import wn_linear
 
-SQRT_HALF = math.sqrt(0.5)
 # Under autocast on the CPU, a sentence's attention products with fewer query rows than this run in
 # float32: a beam step's (5 × 256)·(256 × S) per sentence took oneDNN's bf16 batched product 2-3x
 # MKL's float32 time on an AMX host (docs/results.md). Training's rows (whole sentences) stay bf16.
