@@ -33,7 +33,6 @@ from nmt.modules.multistep_attention import (
     SQRT_HALF,
     AttentionSource,
     MultiStepAttention,
-    source_length_scale,
 )
 from nmt.modules.weight_norm import wn_linear
 
@@ -164,15 +163,33 @@ ConvS2SEncoderOut = AttentionSource
 class ConvS2SState:
     """Incremental decoder state.
 
-    windows: per decoder layer, (B, k_l − 1, C_in_l): the last k_l − 1 inputs of its convolution
-    step:    number of target tokens consumed so far (the next token has position step + pad + 1),
-             one int for all rows or (B,) long per row (rows that joined a search at different steps)
-    attn:    (B, S) attention of the last step averaged over the layers, or None
+    windows:    per decoder layer, (B, k_l − 1, C_in_l): the last k_l − 1 inputs of its convolution
+    step:       number of target tokens consumed so far (the next token has position step + pad + 1),
+                one int for all rows or (B,) long per row (rows that joined a search at different
+                steps)
+    layer_attn: the last step's attention (B, S) of each attention layer, and ``layers`` the number
+                of decoder layers; :attr:`attn` averages them only when a search asks for it
     """
 
     windows: list[Tensor]
     step: int | Tensor = 0
-    attn: Tensor | None = None
+    layer_attn: list[Tensor] = field(default_factory=list)
+    layers: int = 1
+
+    @property
+    def attn(self) -> Tensor | None:
+        """(B, S) the last step's attention averaged over the layers, or None."""
+        return average_attention(self.layer_attn, self.layers)
+
+
+def average_attention(attns: list[Tensor], layers: int) -> Tensor | None:
+    """fairseq's average of the attention layers' probabilities over all ``layers`` decoder
+    layers: Σ_l a_l / layers, summed in layer order (None without attention layers)."""
+    avg = None
+    for attn in attns:
+        attn = attn / layers
+        avg = attn if avg is None else avg + attn
+    return avg
 
 
 class ConvS2SLayer(nn.Module):
@@ -231,19 +248,25 @@ class ConvS2SEncoder(nn.Module):
     def forward(self, src: Tensor) -> ConvS2SEncoderOut:
         """src (B, S) long, padded on either side with ``pad_id``."""
         pad_mask = src.eq(self.pad_id)  # (B, S)
-        pads = pad_mask.unsqueeze(-1)  # (B, S, 1)
+        pads = pad_mask.unsqueeze(-1) if bool(pad_mask.any()) else None  # (B, S, 1)
         e = self.dropout(self.embed_tokens(src) + self.embed_positions(src))  # (B, S, D)
         x = self.fc1(e)  # (B, S, C_0)
         outputs = [x]
         for layer in self.layers:
             residual = layer.residual_input(outputs)
-            x = layer.conv(x.masked_fill(pads, 0.0))  # pads must not leak into real positions
+            x = layer.conv(_zero_pads(x, pads))  # pads must not leak into real positions
             if residual is not None:
                 x = (x + residual) * SQRT_HALF
             outputs.append(x)
-        z = self.fc2(x).masked_fill(pads, 0.0)  # (B, S, D)
+        z = _zero_pads(self.fc2(x), pads)  # (B, S, D)
         z = grad_multiply(z, self.grad_scale)  # backward only; e keeps its full gradient below
         return ConvS2SEncoderOut(z=z, ze=(z + e) * SQRT_HALF, pad_mask=pad_mask)
+
+
+def _zero_pads(x: Tensor, pads: Tensor | None) -> Tensor:
+    """x (B, S, C) with 0 where ``pads`` (B, S, 1) is True; x itself when nothing is padded (a
+    lone sentence, as a server's joining sentences often are)."""
+    return x if pads is None else x.masked_fill(pads, 0.0)
 
 
 class ConvS2SDecoder(nn.Module):
@@ -271,8 +294,8 @@ class ConvS2SDecoder(nn.Module):
     def forward(self, tgt_in: Tensor, enc: ConvS2SEncoderOut) -> tuple[Tensor, Tensor | None]:
         """Teacher forcing: tgt_in (B, T) -> logits (B, T, V), average attention (B, T, S)."""
         g = self.dropout(self.embed_tokens(tgt_in) + self.embed_positions(tgt_in))  # (B, T, D)
-        x, attn, _ = self._blocks(self.fc1(g), g, enc, windows=None)
-        return self._output(x), attn
+        x, attns, _ = self._blocks(self.fc1(g), g, enc, windows=None)
+        return self._output(x), average_attention(attns, len(self.layers))
 
     def step(self, prev_tokens: Tensor, state: ConvS2SState,
              enc: ConvS2SEncoderOut) -> tuple[Tensor, ConvS2SState]:
@@ -281,17 +304,17 @@ class ConvS2SDecoder(nn.Module):
         tokens = prev_tokens.unsqueeze(1)  # (B, 1)
         pos = self.embed_positions.at_step(state.step, batch_size)  # (B, 1, D)
         g = self.dropout(self.embed_tokens(tokens) + pos)  # (B, 1, D)
-        x, attn, windows = self._blocks(self.fc1(g), g, enc, windows=state.windows)
-        attn = None if attn is None else attn.squeeze(1)  # (B, S)
-        return self._output(x).squeeze(1), ConvS2SState(windows, state.step + 1, attn)
+        x, attns, windows = self._blocks(self.fc1(g), g, enc, windows=state.windows)
+        attns = [a.squeeze(1) for a in attns]  # (B, S) each
+        return (self._output(x).squeeze(1),
+                ConvS2SState(windows, state.step + 1, attns, len(self.layers)))
 
     def _blocks(self, x: Tensor, g: Tensor, enc: ConvS2SEncoderOut, windows: list[Tensor] | None):
         """The conv blocks over x (B, T, C_0); with ``windows`` (incremental, T = 1) each conv
         takes its left context from its window instead of zero padding.
 
-        Returns x (B, T, C_L), the average attention (B, T, S) and the new windows."""
-        scale = source_length_scale(enc.pad_mask)  # (B, 1, 1)
-        outputs, new_windows, avg_attn = [x], [], None
+        Returns x (B, T, C_L), each attention layer's attention (B, T, S) and the new windows."""
+        outputs, new_windows, attns = [x], [], []
         for i, layer in enumerate(self.layers):
             residual = layer.residual_input(outputs)
             if windows is None:
@@ -300,13 +323,12 @@ class ConvS2SDecoder(nn.Module):
                 x, window = layer.conv.step(x, windows[i])
                 new_windows.append(window)
             if layer.attention is not None:
-                x, attn = layer.attention(x, g, enc.z, enc.ze, enc.pad_mask, scale)
-                attn = attn / len(self.layers)  # fairseq averages over all layers
-                avg_attn = attn if avg_attn is None else avg_attn + attn
+                x, attn = layer.attention(x, g, enc.z, enc.ze, enc.pad_mask, enc.scale)
+                attns.append(attn)
             if residual is not None:
                 x = (x + residual) * SQRT_HALF
             outputs.append(x)
-        return x, avg_attn, new_windows
+        return x, attns, new_windows
 
     def _output(self, x: Tensor) -> Tensor:
         return self.fc3(self.dropout(self.fc2(x)))
@@ -355,10 +377,11 @@ class ConvS2SModel(Seq2SeqModel[ConvS2SEncoderOut, ConvS2SState]):
         """Sources right-padded to the longest: z and ze 0 there, pad_mask True (never attended)."""
         return ConvS2SEncoderOut(z=cat_padded([e.z for e in encs]),
                                  ze=cat_padded([e.ze for e in encs]),
-                                 pad_mask=cat_padded([e.pad_mask for e in encs], True))
+                                 pad_mask=cat_padded([e.pad_mask for e in encs], True),
+                                 scale=torch.cat([e.scale for e in encs]))
 
     def concat_states(self, states: list[ConvS2SState]) -> ConvS2SState:
-        """Windows stacked, steps per row; ``attn`` (the last step's) is left out: search reads it
+        """Windows stacked, steps per row; the last step's attention is left out: search reads it
         from the state :meth:`decode_step` returns."""
         windows = [torch.cat(layer) for layer in zip(*(s.windows for s in states))]
         steps = [s.step if isinstance(s.step, Tensor) else

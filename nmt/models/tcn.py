@@ -47,7 +47,6 @@ from nmt.modules.multistep_attention import (
     SQRT_HALF,
     AttentionSource,
     MultiStepAttention,
-    source_length_scale,
 )
 from nmt.modules.tcn_block import TemporalConvNet, tcn_dilations
 from nmt.modules.weight_norm import wn_linear
@@ -255,7 +254,7 @@ class TCNDecoder(nn.Module):
         """Teacher forcing: tgt_in (B, T) -> logits (B, T, V), average attention (B, T, S)."""
         g = self.embed(tgt_in)
         x, attns = g, []
-        scale = source_length_scale(enc.pad_mask)
+        scale = enc.scale  # (B, 1, 1)
         for i, block in enumerate(self.tcn.blocks):
             x = block(x)
             x = self._attend(i, x, g, enc, scale, attns)
@@ -266,7 +265,7 @@ class TCNDecoder(nn.Module):
         """One incremental step: prev_tokens (B,) -> logits (B, V) and the next state."""
         g = self.embed(prev_tokens.unsqueeze(1), state.step)  # (B, 1, D)
         x, attns, windows = g, [], []
-        scale = source_length_scale(enc.pad_mask)
+        scale = enc.scale  # (B, 1, 1)
         for i, block in enumerate(self.tcn.blocks):
             x, ws = block.step(x, state.windows[2 * i : 2 * i + 2])
             windows.extend(ws)

@@ -24,11 +24,18 @@ class AttentionSource:
     z:        (B, S, D) encoder outputs, 0 at source pads (the attention keys)
     ze:       (B, S, D) (z + e)·√½ with e the source embeddings (the attention values)
     pad_mask: (B, S) bool, True at source pads
+    scale:    (B, 1, 1) :func:`source_length_scale` of pad_mask, made once here rather than in
+              every decoder step (rows selected or joined carry theirs along)
     """
 
     z: Tensor
     ze: Tensor
     pad_mask: Tensor
+    scale: Tensor | None = None
+
+    def __post_init__(self):
+        if self.scale is None:
+            self.scale = source_length_scale(self.pad_mask)
 
 
 def source_length_scale(pad_mask: Tensor) -> Tensor:
