@@ -37,7 +37,7 @@ from nmt.errors import NmtError
 from nmt.models.base import Seq2SeqModel
 from nmt.modules.int8 import quantize_int8
 from nmt.modules.weight_norm import fold_weight_norm
-from nmt.search import Ensemble, Hypothesis, SearchConfig, search
+from nmt.search import Ensemble, Hypothesis, SearchConfig, search, search_batches
 from nmt.search.continuous import ContinuousBeamSearch
 from nmt.search.shortlist import BoundShortlist, narrowed, to_narrowed
 
@@ -234,9 +234,10 @@ class Translator:
         sources = [self.source(line) for line in lines]
         prefix_ids = [self.prefix_ids(p) for p in prefixes] if prefixes is not None else None
         results: list[list[Output]] = [[] for _ in lines]
-        for batch, src, lens in self.encoded_batches(sources):
-            prefix = None if prefix_ids is None else self._prefix_tensor([prefix_ids[i] for i in batch])
-            nbest_lists = self.search(src, lens, prefix)
+        batches = [(batch, src, lens, None if prefix_ids is None else
+                    self._prefix_tensor([prefix_ids[i] for i in batch]))
+                   for batch, src, lens in self.encoded_batches(sources)]
+        for batch, nbest_lists in self.search_batches(batches):
             for i, hyps in zip(batch, nbest_lists):
                 results[i] = [self.output(h, sources[i]) for h in hyps]
             if progress is not None:
@@ -244,6 +245,17 @@ class Translator:
         if progress is not None:
             progress(sum(s is None for s in sources))  # the empty lines
         return results
+
+    def search_batches(self, batches: list[tuple[list[int], torch.Tensor, torch.Tensor,
+                                                 torch.Tensor | None]]):
+        """(batch, n-best lists) for each (batch, src, lens, prefix), the batches of
+        :meth:`encoded_batches` with their target prefixes. Greedy decoding and sampling run the
+        batches side by side as they end (:func:`nmt.search.search_batches`), longest first, so
+        the longest sentences, those likeliest to run on to ``max_len``, share their last steps
+        with the rest; beam search takes one batch at a time."""
+        if self.shortlist is None and (self.cfg.greedy or self.cfg.sampling):
+            return search_batches(self.model, batches[::-1], self.cfg)
+        return ((batch, self.search(src, lens, prefix)) for batch, src, lens, prefix in batches)
 
     def search(self, src: torch.Tensor, lens: torch.Tensor,
                prefix: torch.Tensor | None = None) -> list[list[Hypothesis]]:

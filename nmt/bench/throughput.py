@@ -150,11 +150,11 @@ def bench_translate(translator, lines: list[str], repeats: int = 3, flops: bool 
 
     from nmt.search.common import autocast_dtype
 
-    batches = translator.encoded_batches([translator.source(line) for line in lines])
+    batches = [(*b, None) for b in translator.encoded_batches([translator.source(line) for line in lines])]
 
-    def search() -> None:
-        for _, src, lens in batches:
-            translator.search(src, lens)  # through the shortlist when there is one
+    def search() -> None:  # the path of translate: through the shortlist when there is one
+        for _ in translator.search_batches(batches):
+            pass
 
     translator.translate(lines[:200])  # warm-up
     full, search_only, out_tokens = [], [], 0

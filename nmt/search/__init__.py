@@ -6,6 +6,7 @@
     search(model, src, src_lens, cfg, prefix=prefix)   # prefix (B, P): forced first tokens
     search(Ensemble([m1, m2]), src, src_lens, cfg)     # log-probs averaged over the models
     search(model, src, src_lens, SearchConfig(sampling=True, nbest=4, topp=0.9, seed=1))
+    for key, nbest_lists in search_batches(model, [(key, src, src_lens, None), ...], cfg): ...
 
 The rules are fairseq 0.12.2's (see :mod:`nmt.search.common` and :mod:`nmt.search.beam`), so an
 imported fairseq model gives fairseq-generate's translations and scores.
@@ -13,16 +14,19 @@ imported fairseq model gives fairseq-generate's translations and scores.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from typing import Any
+
 from torch import Tensor
 
 from nmt.search.beam import beam_search
 from nmt.search.common import Hypothesis, SearchConfig
 from nmt.search.ensemble import Ensemble
-from nmt.search.greedy import greedy_search
-from nmt.search.sampling import sample_search
+from nmt.search.greedy import Batch, greedy_batches, greedy_search
+from nmt.search.sampling import sample_batches, sample_search
 
 __all__ = ["Ensemble", "Hypothesis", "SearchConfig", "beam_search", "greedy_search",
-           "sample_search", "search"]
+           "sample_search", "search", "search_batches"]
 
 
 def search(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig | None = None,
@@ -37,3 +41,19 @@ def search(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig | None = None
     if cfg.greedy:
         return greedy_search(model, src, src_lens, cfg, prefix)
     return beam_search(model, src, src_lens, cfg, prefix)
+
+
+def search_batches(model, batches: Iterable[Batch], cfg: SearchConfig | None = None
+                   ) -> Iterator[tuple[Any, list[list[Hypothesis]]]]:
+    """:func:`search` over many batches, each ``(key, src, src_lens, prefix or None)``: yields
+    ``(key, n-best lists)`` per batch. Greedy decoding and sampling keep the decoder's rows filled
+    (a batch joins the last rows of the one before, :func:`nmt.search.greedy._decode`) and yield
+    batches as they finish; beam search takes them one at a time, in order."""
+    cfg = cfg or SearchConfig()
+    if cfg.sampling:
+        yield from sample_batches(model, batches, cfg)
+    elif cfg.greedy:
+        yield from greedy_batches(model, batches, cfg)
+    else:
+        for key, src, src_lens, prefix in batches:
+            yield key, beam_search(model, src, src_lens, cfg, prefix)

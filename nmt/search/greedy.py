@@ -13,8 +13,9 @@ takes the rule that picks each row's token from its log-probs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -82,6 +83,7 @@ class _Outputs:
 
 
 Choose = Callable[[Tensor], tuple[Tensor, Tensor]]  # lp (b, V) -> log-probs, tokens (b,)
+Batch = tuple[Any, Tensor, Tensor, Tensor | None]  # (key, src (B, S), src_lens (B,), prefix or None)
 
 
 def greedy_search(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig | None = None,
@@ -96,45 +98,137 @@ def greedy_search(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig | None
         return []
     prefix = check_prefix(prefix, src)
     with search_mode(src.device, cfg):
-        outputs = _decode(model, src, src_lens, cfg, prefix, row_best)
-    return outputs.hypotheses(source_mask(src))  # cloned outside inference mode: normal tensors
+        [(_, cohort)] = _decode(model, [(None, src, src_lens, prefix)], cfg, row_best)
+    return cohort.out.hypotheses(cohort.mask)  # cloned outside inference mode: normal tensors
 
 
-def _decode(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig, prefix: Tensor | None,
-            choose: Choose, copies: Tensor | None = None) -> _Outputs:
-    """The loop over steps; with ``copies`` (B',) each row b decodes sentence ``copies[b]`` of
-    src, whose encoder output is computed once and then copied (``prefix`` is per row)."""
+def greedy_batches(model, batches: Iterable[Batch], cfg: SearchConfig
+                   ) -> Iterator[tuple[Any, list[list[Hypothesis]]]]:
+    """:func:`greedy_search` over many batches, each ``(key, src, src_lens, prefix)``, yielding
+    ``(key, its hypotheses)`` as each batch finishes (see :func:`_decode` for the refill)."""
+    cfg.validate()
+    batches = [(k, s, n, check_prefix(p, s)) for k, s, n, p in batches if s.size(0)]
+    for _, s, n, _ in batches:
+        check_inputs(s, n)
+    with search_mode(batches[0][1].device if batches else torch.device("cpu"), cfg):
+        finished = list(_decode(model, batches, cfg, row_best))
+    for key, cohort in finished:
+        yield key, cohort.out.hypotheses(cohort.mask)
+
+
+@dataclass
+class _Cohort:
+    """One batch in the greedy loop: its outputs, its own step and limit, its target prefixes
+    (B', P) or None, which of its rows still decode (``alive`` (b,)) with their cumulative
+    log-probs (b,), and each row's real source tokens ``mask`` (B', S) for the hypotheses."""
+
+    key: Any
+    out: _Outputs
+    mask: Tensor
+    max_len: int
+    prefix: Tensor | None
+    alive: Tensor
+    cum: Tensor
+    source_width: int
+    step: int = 0
+
+
+def _decode(model, batches: Iterable[Batch], cfg: SearchConfig, choose: Choose,
+            copies: int = 1) -> Iterator[tuple[Any, _Cohort]]:
+    """The loop over steps, for the batches one after another or side by side; yields each
+    batch's key and :class:`_Cohort` once all its rows have ended. Each sentence is decoded as
+    ``copies`` rows (sampling's samples) from one encoder call.
+
+    A batch's rows end at different steps, so its last steps carry few rows, and a sentence that
+    never chooses eos runs on to ``max_len`` alone. Where the model ``supports_joining``, the next
+    batch joins the running rows as soon as they fall below half of its own rows: the rows
+    of two or three batches then share each decoder step, every batch at its own step (its
+    position, step rules and limit as if it ran alone). Elsewhere a batch starts when the last
+    one ends. Rows run side by side only in the model's products, so each sentence's tokens are
+    those of a search of its batch alone, up to the products' rounding over other row counts."""
+    pending = iter(batches)
+    cohorts: list[_Cohort] = []
+    state = enc = None
+    joins = getattr(model, "supports_joining", False)
+    nxt = next(pending, None)
+    while cohorts or nxt is not None:
+        rows = sum(c.alive.numel() for c in cohorts)
+        if nxt is not None and (rows == 0 or (joins and 2 * rows < nxt[1].size(0) * copies)):
+            cohort, c_state, c_enc = _start(model, nxt, cfg, copies)
+            if cohorts:  # the new rows after the running ones, each keeping its own position
+                state, enc = model.concat_states([state, c_state]), model.concat_encoder_out([enc, c_enc])
+            else:
+                state, enc = c_state, c_enc
+            cohorts.append(cohort)
+            nxt = next(pending, None)
+            continue
+        prev = torch.cat([c.out.tokens[c.alive, c.step] for c in cohorts])  # (R,)
+        lp, state = model.decode_step(prev, state, enc)  # (R, V)
+        spans = _spans(cohorts)
+        for c, (a, b) in zip(cohorts, spans):  # the rules in place on each batch's rows
+            history = c.out.tokens[c.alive, 1:c.step + 1] if cfg.no_repeat_ngram_size else None
+            apply_step_rules(lp[a:b], c.step, c.max_len, cfg, history)
+            force_prefix(lp[a:b], c.step, c.max_len, _rows(c.prefix, c.alive))
+        best, tokens = choose(lp)  # (R,) each
+        attn = step_attention(state, cfg)  # (R, S) or None
+        keep = [_advance(c, best[a:b], tokens[a:b], None if attn is None else attn[a:b],
+                         cfg.lenpen) for c, (a, b) in zip(cohorts, spans)]
+        if not all(k is None for k in keep):
+            kept = torch.cat([torch.arange(a, b, device=lp.device) if k is None else k + a
+                              for k, (a, b) in zip(keep, spans)])  # (R',) rows that go on
+            state, enc = model.reorder_state(state, kept), model.reorder_encoder_out(enc, kept)
+        for c in [c for c in cohorts if c.alive.numel() == 0]:
+            cohorts.remove(c)
+            yield c.key, c
+        if not cohorts:
+            state = enc = None
+
+
+def _start(model, batch: Batch, cfg: SearchConfig, copies: int):
+    """A batch's cohort, its initial decoder state and encoder output (``copies`` rows each)."""
+    key, src, src_lens, prefix = batch
     max_len = max_length(model, src, cfg, prefix)
     enc = model.encode(src, src_lens)
-    if copies is not None:
-        src, enc = src[copies], model.reorder_encoder_out(enc, copies)  # (B', S)
+    if copies > 1:
+        rows = torch.arange(src.size(0), device=src.device).repeat_interleave(copies)  # (B',)
+        src, enc = src[rows], model.reorder_encoder_out(enc, rows)  # (B', S)
+        prefix = None if prefix is None else prefix[rows]
     out = _Outputs.empty(src, max_len)
-    state = model.init_state(enc)
-    alive = torch.arange(src.size(0), device=src.device)  # (b,) sentence of each active row
-    cum = torch.zeros(src.size(0), device=src.device)  # (b,) cumulative log-prob
-    for step in range(max_len + 1):
-        if alive.numel() == 0:
-            break
-        history = out.tokens[alive, 1:step + 1] if cfg.no_repeat_ngram_size else None
-        lp, state = model.decode_step(out.tokens[alive, step], state, enc)  # (b, V)
-        apply_step_rules(lp, step, max_len, cfg, history)
-        best, tokens = choose(force_prefix(lp, step, max_len, _rows(prefix, alive)))  # (b,)
-        if step >= max_len:
-            tokens.fill_(EOS_ID)  # forced eos, even if the model gave eos −inf
-        cum = cum + best
-        out.record(alive, step, tokens, best, step_attention(state, cfg))
-        ended = tokens.eq(EOS_ID)  # (b,)
-        if ended.any():
-            done = alive[ended]
-            out.lengths[done] = step + 1
-            out.scores[done] = cum[ended] / (step + 1) ** cfg.lenpen
-            keep = (~ended).nonzero().squeeze(1)  # (b',)
-            if keep.numel() == 0:
-                break
-            alive, cum = alive[keep], cum[keep]
-            state = model.reorder_state(state, keep)
-            enc = model.reorder_encoder_out(enc, keep)
-    return out
+    n = src.size(0)
+    cohort = _Cohort(key, out, source_mask(src), max_len, prefix,
+                     torch.arange(n, device=src.device), torch.zeros(n, device=src.device),
+                     src.size(1))
+    return cohort, model.init_state(enc), enc
+
+
+def _spans(cohorts: list[_Cohort]) -> list[tuple[int, int]]:
+    """Each cohort's rows [a, b) in the step's rows, in order."""
+    spans, a = [], 0
+    for c in cohorts:
+        spans.append((a, a + c.alive.numel()))
+        a += c.alive.numel()
+    return spans
+
+
+def _advance(c: _Cohort, best: Tensor, tokens: Tensor, attn: Tensor | None,
+             lenpen: float) -> Tensor | None:
+    """Record cohort ``c``'s step (its rows' log-probs, tokens and attention (b, S)); returns the
+    positions of its rows that go on (b',), or None when all do."""
+    step = c.step
+    if step >= c.max_len:
+        tokens.fill_(EOS_ID)  # forced eos, even if the model gave eos −inf
+    c.cum = c.cum + best
+    c.out.record(c.alive, step, tokens, best, None if attn is None else attn[:, :c.source_width])
+    c.step += 1
+    ended = tokens.eq(EOS_ID)  # (b,)
+    if not bool(ended.any()):
+        return None
+    done = c.alive[ended]
+    c.out.lengths[done] = step + 1
+    c.out.scores[done] = c.cum[ended] / (step + 1) ** lenpen
+    keep = (~ended).nonzero().squeeze(1)  # (b',)
+    c.alive, c.cum = c.alive[keep], c.cum[keep]
+    return keep
 
 
 def _rows(prefix: Tensor | None, alive: Tensor) -> Tensor | None:

@@ -16,6 +16,9 @@ reproducible: the same batch and options give the same samples.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -27,33 +30,42 @@ from nmt.search.common import (
     check_prefix,
     row_best,
     search_mode,
-    source_mask,
 )
-from nmt.search.greedy import _decode
+from nmt.search.greedy import Batch, _decode
 
 
 def sample_search(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig,
                   prefix: Tensor | None = None) -> list[list[Hypothesis]]:
     """``cfg.nbest`` samples for each sentence of src (B, S), src_lens (B,), best score first;
     ``prefix`` (B, P) forces the first tokens as in beam search. Put the model in eval mode."""
+    return next(sample_batches(model, [(None, src, src_lens, prefix)], cfg), (None, []))[1]
+
+
+def sample_batches(model, batches: Iterable[Batch], cfg: SearchConfig
+                   ) -> Iterator[tuple[Any, list[list[Hypothesis]]]]:
+    """:func:`sample_search` over many batches, each ``(key, src, src_lens, prefix)``, yielding
+    ``(key, its samples)`` as each batch finishes, the next batch joining the last rows of the
+    running ones as in :func:`nmt.search.greedy._decode`. One generator seeded with ``cfg.seed``
+    draws for the whole call."""
     cfg.validate()
-    check_inputs(src, src_lens)
-    if src.size(0) == 0:
-        return []
-    prefix = check_prefix(prefix, src)
-    n = cfg.nbest
-    copies = torch.arange(src.size(0), device=src.device).repeat_interleave(n)  # (B·n,)
-    generator = torch.Generator(device=src.device).manual_seed(cfg.seed)
+    batches = [(k, s, n, check_prefix(p, s)) for k, s, n, p in batches if s.size(0)]
+    for _, s, n, _ in batches:
+        check_inputs(s, n)
+    if not batches:
+        return
+    device = batches[0][1].device
+    generator = torch.Generator(device=device).manual_seed(cfg.seed)
 
     def choose(lp: Tensor) -> tuple[Tensor, Tensor]:
         return draw(lp, cfg, generator)
 
-    with search_mode(src.device, cfg):
-        outputs = _decode(model, src, src_lens, cfg, None if prefix is None else prefix[copies],
-                          choose, copies)
-    flat = outputs.hypotheses(source_mask(src[copies]))  # B·n one-element lists
-    return [sorted((flat[b * n + i][0] for i in range(n)), key=lambda h: -h.score)
-            for b in range(src.size(0))]
+    with search_mode(device, cfg):
+        finished = list(_decode(model, batches, cfg, choose, copies=cfg.nbest))
+    n = cfg.nbest
+    for key, cohort in finished:
+        flat = cohort.out.hypotheses(cohort.mask)  # B·n one-element lists
+        yield key, [sorted((flat[b * n + i][0] for i in range(n)), key=lambda h: -h.score)
+                    for b in range(len(flat) // n)]
 
 
 def draw(lp: Tensor, cfg: SearchConfig, generator: torch.Generator) -> tuple[Tensor, Tensor]:

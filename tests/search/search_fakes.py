@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+from torch.nn.functional import pad
 
 from nmt.data.dictionary import EOS_ID, PAD_ID, UNK_ID
 from nmt.models.base import Seq2SeqModel, select_rows
@@ -71,7 +72,8 @@ class FakeModel(Seq2SeqModel[FakeEnc, FakeState]):
         attn = torch.zeros(prefix.size(0), enc.src.size(1))
         for b in range(prefix.size(0)):
             real = enc.src[b].ne(PAD_ID).nonzero().squeeze(1)
-            key = tuple(prefix[b, 1:].tolist())
+            row = prefix[b][prefix[b].ne(PAD_ID)]  # left pads: a row that joined a running search
+            key = tuple(row[1:].tolist())
             lp[b] = self.row_log_probs(int(enc.src[b, real[0]]), key)
             attn[b, real[attention_position(key, real.numel())]] = 1.0
         return lp, FakeState(prefix, attn if self.with_attention else None)
@@ -117,6 +119,22 @@ class RandomModel(FakeModel):
         logits[UNK_ID] += 1.0
         p = torch.softmax(logits[2:], dim=0)  # ids 0 and 1 get nothing
         return {i + 2: float(p[i]) for i in range(V - 2)}
+
+
+class JoiningRandomModel(RandomModel):
+    """:class:`RandomModel` whose rows can join a running search: sources are right-padded to
+    the longest, and the fed tokens of rows at different steps left-padded with pad."""
+
+    supports_joining = True
+
+    def concat_encoder_out(self, encs):
+        width = max(e.src.size(1) for e in encs)
+        return FakeEnc(torch.cat([pad(e.src, (0, width - e.src.size(1)), value=PAD_ID) for e in encs]))
+
+    def concat_states(self, states):
+        width = max(s.prefix.size(1) for s in states)
+        return FakeState(torch.cat([pad(s.prefix, (width - s.prefix.size(1), 0), value=PAD_ID)
+                                    for s in states]))
 
 
 def source_batch(keys: list[int], lengths: list[int],

@@ -1,0 +1,122 @@
+"""Greedy decoding and sampling over many batches (:func:`nmt.search.search_batches`): where the
+family can join a running search, the next batch joins the last rows of the one before, and each
+batch still gets its own greedy result; a family that cannot join runs the batches one after
+another; beam search takes them one at a time."""
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from nmt.search import SearchConfig, beam_search, greedy_search, search_batches
+from tests.search.search_fakes import (
+    A,
+    B,
+    C,
+    D,
+    E,
+    F,
+    JoiningRandomModel,
+    RandomModel,
+    source_batch,
+)
+from tests.search.test_continuous_search import model as joining  # noqa: F401  (fixture)
+from tests.search.test_continuous_search import trim
+from tests.search.test_convs2s_search import model as convs2s  # noqa: F401  (fixture)
+from tests.search.test_convs2s_search import sources
+
+GREEDY = [SearchConfig(beam=1, max_len_b=15, min_len=0),
+          SearchConfig(beam=1, lenpen=0.0, min_len=3, unkpen=0.5),
+          SearchConfig(beam=1, max_len_a=1.0, max_len_b=2, min_len=0, no_repeat_ngram_size=2),
+          SearchConfig(beam=1, max_len_b=12, min_len=0, attention=False)]
+
+
+def _batches(groups):
+    """(key, src, lens, None) per group of source rows, each cut to its own longest."""
+    src, lens = sources(left_pad=False)
+    return [(key, trim(src[rows], int(lens[rows].max())), lens[rows], None)
+            for key, rows in enumerate(groups)]
+
+
+def _same(found, want):
+    assert [h.tokens.tolist() for h in found] == [h.tokens.tolist() for h in want]
+    assert [h.score for h in found] == pytest.approx([h.score for h in want], rel=1e-6, abs=1e-5)
+    for h, w in zip(found, want):
+        torch.testing.assert_close(h.positional_scores, w.positional_scores, rtol=1e-6, atol=1e-5)
+        assert (h.attention is None) == (w.attention is None)
+        if h.attention is not None:
+            assert h.attention.shape == w.attention.shape
+            torch.testing.assert_close(h.attention, w.attention, rtol=1e-6, atol=1e-6)
+
+
+def _each_as_alone(model, batches, cfg):
+    """search_batches' results, checked against each batch searched alone."""
+    found = dict(search_batches(model, batches, cfg))
+    assert sorted(found) == [key for key, *_ in batches]
+    for key, src, lens, prefix in batches:
+        want = greedy_search(model, src, lens, cfg, prefix)
+        assert len(found[key]) == len(want)
+        for hyps, w in zip(found[key], want):
+            _same(hyps, w)
+    return found
+
+
+@pytest.mark.parametrize("cfg", GREEDY)
+def test_each_batch_gets_its_own_greedy_result(joining, cfg):  # noqa: F811
+    """The families that join (ConvS2S, LSTMs, Dilated RNN), on real decoder states."""
+    _each_as_alone(joining, _batches([[0, 1, 2, 3], [4], [1, 3]]), cfg)
+
+
+@pytest.mark.parametrize("cfg", GREEDY)
+def test_the_next_batch_joins_the_last_rows_of_the_one_before(cfg):
+    model = JoiningRandomModel()
+    keys = [[A, B, C, D, E], [F, A], [C, B, E]]
+    batches = [(i, *source_batch(k, [3 + j % 4 for j in range(len(k))], left_pad=False), None)
+               for i, k in enumerate(keys)]
+    _each_as_alone(model, batches, cfg)
+    steps_alone = len(model.rows_seen)
+    model.rows_seen.clear()
+    dict(search_batches(model, batches, cfg))
+    assert model.rows_seen[0] == 5 and len(model.rows_seen) < steps_alone  # steps shared
+
+
+def test_a_family_that_cannot_join_runs_the_batches_in_turn():
+    model = RandomModel()
+    cfg = SearchConfig(beam=1, max_len_b=10)
+    keys = [[A, B, C, D], [E]]
+    batches = [(i, *source_batch(k, [4] * len(k), left_pad=False), None) for i, k in enumerate(keys)]
+    _each_as_alone(model, batches, cfg)
+    alone = list(model.rows_seen)
+    model.rows_seen.clear()
+    dict(search_batches(model, batches, cfg))
+    assert model.rows_seen == alone[: len(model.rows_seen)] and len(model.rows_seen) * 2 == len(alone)
+
+
+def test_sampling_over_batches_is_reproducible_and_top1_is_greedy(convs2s):  # noqa: F811
+    batches = _batches([[0, 1], [2, 3, 4]])
+    cfg = SearchConfig(sampling=True, nbest=3, max_len_b=12, seed=7)
+    first = dict(search_batches(convs2s, batches, cfg))
+    again = dict(search_batches(convs2s, batches, cfg))
+    other = dict(search_batches(convs2s, batches, replace(cfg, seed=8)))
+
+    def tokens(found):
+        return [[h.tokens.tolist() for h in hyps] for key in sorted(found) for hyps in found[key]]
+
+    assert tokens(first) == tokens(again) and tokens(first) != tokens(other)
+    assert all(len(hyps) == 3 for key in first for hyps in first[key])
+    top1 = dict(search_batches(convs2s, batches, replace(cfg, topk=1)))
+    greedy = dict(search_batches(convs2s, batches, SearchConfig(beam=1, max_len_b=12)))
+    for key in greedy:
+        for samples, (best,) in zip(top1[key], greedy[key]):
+            assert all(s.tokens.tolist() == best.tokens.tolist() for s in samples)
+
+
+def test_beam_search_takes_the_batches_in_order(convs2s):  # noqa: F811
+    batches = _batches([[3, 4], [0, 1, 2]])
+    cfg = SearchConfig(beam=3, nbest=2, max_len_b=10)
+    found = list(search_batches(convs2s, batches, cfg))
+    assert [key for key, _ in found] == [0, 1]
+    for (_, nbest_lists), (_, src, lens, _) in zip(found, batches):
+        want = beam_search(convs2s, src, lens, cfg)
+        assert [[h.tokens.tolist() for h in n] for n in nbest_lists] == [
+            [h.tokens.tolist() for h in n] for n in want]
