@@ -17,9 +17,7 @@ extern "C" void log_softmax_bf16(const uint16_t* logits, int64_t N, int64_t V, i
       const uint16_t* x = logits + r * ld;
       float* y = out + r * V;
       const float m = row_max(x, V);
-      float sum_exp, sum_x;
-      row_sums(x, V, m, &sum_exp, &sum_x);
-      const float lse = m + std::log(sum_exp);
+      const float lse = m + std::log(row_sum_exp(x, V, m));
       int64_t v = 0;
 #if defined(__AVX512F__)
       const __m512 lv = _mm512_set1_ps(lse);

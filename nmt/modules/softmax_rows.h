@@ -69,6 +69,21 @@ static float row_max(const S* x, int64_t V) {
   return m;
 }
 
+// Σ exp(x_v − m) over the row (the sums of row_sums without Σ x_v, in the same order).
+template <typename S>
+static float row_sum_exp(const S* x, int64_t V, float m) {
+  float e = 0.0f;
+  int64_t v = 0;
+#if defined(__AVX512F__)
+  const __m512 mv = _mm512_set1_ps(m);
+  __m512 se = _mm512_setzero_ps();
+  for (; v + kLanes <= V; v += kLanes) se = _mm512_add_ps(se, exp16(_mm512_sub_ps(load16(x + v), mv)));
+  e = _mm512_reduce_add_ps(se);
+#endif
+  for (; v < V; ++v) e += exp_nonpositive(load(x, v) - m);
+  return e;
+}
+
 // Σ exp(x_v − m) and Σ x_v over the row.
 template <typename S>
 static void row_sums(const S* x, int64_t V, float m, float* sum_exp, float* sum_x) {
