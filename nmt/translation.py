@@ -249,11 +249,11 @@ class Translator:
     def search_batches(self, batches: list[tuple[list[int], torch.Tensor, torch.Tensor,
                                                  torch.Tensor | None]]):
         """(batch, n-best lists) for each (batch, src, lens, prefix), the batches of
-        :meth:`encoded_batches` with their target prefixes. Greedy decoding and sampling run the
-        batches side by side as they end (:func:`nmt.search.search_batches`), longest first, so
-        the longest sentences, those likeliest to run on to ``max_len``, share their last steps
-        with the rest; beam search takes one batch at a time."""
-        if self.shortlist is None and (self.cfg.greedy or self.cfg.sampling):
+        :meth:`encoded_batches` with their target prefixes. The batches run side by side as they
+        end (:func:`nmt.search.search_batches`), longest first, so the longest sentences, those
+        likeliest to run on to ``max_len``, share their last steps with the rest. With a
+        shortlist, which narrows the output layer batch by batch, one batch after another."""
+        if self.shortlist is None:
             return search_batches(self.model, batches[::-1], self.cfg)
         return ((batch, self.search(src, lens, prefix)) for batch, src, lens, prefix in batches)
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from torch import Tensor
 
-from nmt.search.beam import beam_search
+from nmt.search.beam import beam_batches, beam_search
 from nmt.search.common import Hypothesis, SearchConfig
 from nmt.search.ensemble import Ensemble
 from nmt.search.greedy import Batch, greedy_batches, greedy_search
@@ -46,14 +46,14 @@ def search(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig | None = None
 def search_batches(model, batches: Iterable[Batch], cfg: SearchConfig | None = None
                    ) -> Iterator[tuple[Any, list[list[Hypothesis]]]]:
     """:func:`search` over many batches, each ``(key, src, src_lens, prefix or None)``: yields
-    ``(key, n-best lists)`` per batch. Greedy decoding and sampling keep the decoder's rows filled
-    (a batch joins the last rows of the one before, :func:`nmt.search.greedy._decode`) and yield
-    batches as they finish; beam search takes them one at a time, in order."""
+    ``(key, n-best lists)`` per batch, as each finishes. Where the model can join a running
+    search, the next batch joins the last rows of the one before (:func:`nmt.search.greedy._decode`,
+    :func:`nmt.search.beam._search`), so the decoder's rows stay filled; each batch still gets
+    what it would get alone."""
     cfg = cfg or SearchConfig()
     if cfg.sampling:
         yield from sample_batches(model, batches, cfg)
     elif cfg.greedy:
         yield from greedy_batches(model, batches, cfg)
     else:
-        for key, src, src_lens, prefix in batches:
-            yield key, beam_search(model, src, src_lens, cfg, prefix)
+        yield from beam_batches(model, batches, cfg)

@@ -37,6 +37,7 @@ except for a model that ``shares_encoder_rows`` (its decoder reads one encoder r
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,8 +79,6 @@ class _Live:
     tokens: Tensor
     cum: Tensor
     attn: Tensor | None
-    state: Any
-    enc: Any
     width: int
 
 
@@ -134,45 +133,163 @@ def beam_search(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig | None =
     :class:`Hypothesis`, best first (see the module docstring for the rules). ``prefix`` (B, P),
     pad-padded, forces the first tokens of every hypothesis. Put the model in eval mode first."""
     cfg = cfg or SearchConfig()
+    return next(beam_batches(model, [(None, src, src_lens, prefix)], cfg))[1]
+
+
+def beam_batches(model, batches: Iterable, cfg: SearchConfig) -> Iterator[tuple[Any, list[list[Hypothesis]]]]:
+    """:func:`beam_search` over many batches, each ``(key, src, src_lens, prefix or None)``,
+    yielding ``(key, its n-best lists)`` as each batch finishes (see :func:`_search`)."""
     cfg.validate()
-    check_inputs(src, src_lens)
-    finished = _Finished(src.size(0), cfg, src)
-    if src.size(0):
-        prefix = check_prefix(prefix, src)
-        with search_mode(src.device, cfg):
-            _search(model, src, src_lens, cfg, finished, prefix)
-    return finished.nbest()
+    searched = []
+    for key, src, src_lens, prefix in batches:
+        check_inputs(src, src_lens)
+        if src.size(0):
+            searched.append((key, src, src_lens, check_prefix(prefix, src)))
+        else:
+            yield key, []
+    if searched:
+        with search_mode(searched[0][1].device, cfg):
+            ended = list(_search(model, searched, cfg))
+        for batch in ended:  # cloned out of inference mode (_Finished.nbest)
+            yield batch.key, batch.finished.nbest()
 
 
-def _search(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig, finished: _Finished,
-            prefix: Tensor | None) -> None:
-    max_len = max_length(model, src, cfg, prefix)
+@dataclass
+class _Batch:
+    """One batch in the search: its sentences' finished hypotheses, its ``max_len``, target
+    prefixes (B, P) or None, its step (steps done), its source width and its live hypotheses.
+    The decoder state and encoder output of all running batches' rows are the search's."""
+
+    key: Any
+    finished: _Finished
+    max_len: int
+    prefix: Tensor | None
+    source_width: int
+    live: _Live
+    step: int = 0
+
+
+def _search(model, batches: list, cfg: SearchConfig) -> Iterator[_Batch]:
+    """Yield each batch of ``batches`` ((key, src, src_lens, prefix)) once searched.
+
+    A batch's sentences end at different steps, and a sentence whose hypotheses never all end runs
+    on to ``max_len`` (fairseq's 200 steps by default) with its ``beam`` rows alone. Where the model
+    ``supports_joining``, the next batch joins the running rows once they fall below half of its
+    own ``B·beam``, after its first step, taken alone on one row per sentence: the rows of two or
+    three batches then share each decoder step, every batch at its own step, with its own rules,
+    limit and finished hypotheses, as if it ran alone. Elsewhere a batch starts when the last one
+    has ended."""
+    pending = iter(batches)
+    running: list[_Batch] = []
+    state = enc = None
+    joins = getattr(model, "supports_joining", False)
+    nxt = next(pending, None)
+    while running or nxt is not None:
+        rows = sum(b.live.tokens.size(0) for b in running)
+        if nxt is not None and (rows == 0 or (joins and 2 * rows < nxt[1].size(0) * cfg.beam)):
+            batch, b_state, b_enc = _start(model, nxt, cfg)
+            nxt = next(pending, None)
+            b_state, b_enc, ended = _step(model, [batch], b_state, b_enc, cfg)  # step 0 alone
+            yield from ended
+            if not ended:  # its rows after the running ones, each keeping its own position
+                running.append(batch)
+                state, enc = ((b_state, b_enc) if state is None else
+                              (model.concat_states([state, b_state]),
+                               model.concat_encoder_out([enc, b_enc])))
+            continue
+        state, enc, ended = _step(model, running, state, enc, cfg)
+        for batch in ended:
+            running.remove(batch)
+            yield batch
+        if not running:
+            state = enc = None
+
+
+def _start(model, batch, cfg: SearchConfig):
+    """A batch's :class:`_Batch` (one live row per sentence), decoder state and encoder output."""
+    key, src, src_lens, prefix = batch
     enc = model.encode(src, src_lens)
     bsz = src.size(0)
-    live = _Live(sents=torch.arange(bsz, device=src.device),
-                 tokens=src.new_full((bsz, 1), EOS_ID),
-                 cum=torch.zeros(bsz, 0, device=src.device), attn=None,
-                 state=model.init_state(enc), enc=enc, width=1)
-    for step in range(max_len + 1):
-        history = live.tokens[:, 1:] if cfg.no_repeat_ngram_size else None
-        lp, state = model.decode_step(live.tokens[:, -1], live.state, live.enc)  # (R, V)
-        apply_step_rules(lp, step, max_len, cfg, history)
-        if prefix is not None and step < prefix.size(1):
-            rows_prefix = prefix[live.sents].repeat_interleave(live.width, dim=0)  # (R, P)
-            force_prefix(lp, step, max_len, rows_prefix)
-        attn = _append_attention(live.attn, step_attention(state, cfg))  # (R, t + 1, S)
-        if step == max_len:
-            _finish_all(lp, live, attn, step, cfg, finished)
-            break
-        cand = _top_candidates(lp, live, cfg.beam)
-        _finish(cand, live, attn, step, cfg, finished)
-        picks, scores = next_beams(cand, cfg.beam)  # (b, beam) each
-        done = finished.count[live.sents] >= cfg.beam  # (b,)
-        if cfg.early_stop:
-            done |= finished.kth_best[live.sents] >= best_reachable(scores, step, max_len, cfg)
-        if done.all():
-            break
-        live = _advance(model, live, state, attn, cand, picks, scores, ~done, cfg.beam)
+    live = _Live(sents=torch.arange(bsz, device=src.device), tokens=src.new_full((bsz, 1), EOS_ID),
+                 cum=torch.zeros(bsz, 0, device=src.device), attn=None, width=1)
+    return (_Batch(key, _Finished(bsz, cfg, src), max_length(model, src, cfg, prefix), prefix,
+                   src.size(1), live),
+            model.init_state(enc), enc)
+
+
+def _step(model, batches: list[_Batch], state, enc, cfg: SearchConfig):
+    """One decoder step over the rows of ``batches`` (in order), then rules 2–7 for each batch;
+    returns the state and encoder output of the rows that go on, and the batches that ended."""
+    prev = torch.cat([b.live.tokens[:, -1] for b in batches])  # (R,)
+    lp, state = model.decode_step(prev, state, enc)  # (R, V)
+    attn = step_attention(state, cfg)  # (R, S) or None
+    shared = getattr(model, "shares_encoder_rows", False)
+    rows, enc_rows, ended, changed = [], [], [], False
+    row0 = sent0 = 0
+    for b in batches:
+        n, width, sents = b.live.tokens.size(0), b.live.width, b.live.sents.numel()
+        step_attn = None if attn is None else attn[row0:row0 + n, :b.source_width]
+        went_on = _batch_step(b, lp[row0:row0 + n], step_attn, cfg)
+        if went_on is None:
+            ended.append(b)
+            changed = True
+        else:
+            b_rows, kept = went_on
+            rows.append(b_rows + row0)
+            enc_rows.append(_encoder_rows(kept, width, cfg.beam, shared) + (sent0 if shared else row0))
+            changed = changed or kept.numel() < sents or (width != cfg.beam and not shared)
+        row0, sent0 = row0 + n, sent0 + sents
+    if len(ended) == len(batches):
+        return None, None, ended
+    state = model.reorder_state(state, torch.cat(rows))
+    if changed:
+        enc = model.reorder_encoder_out(enc, torch.cat(enc_rows))
+    return state, enc, ended
+
+
+def _encoder_rows(kept: Tensor, width: int, beam: int, shared: bool) -> Tensor:
+    """Which encoder rows of a batch go on, for its sentences ``kept`` (b',) of ``width`` rows:
+    one per sentence where the model ``shares_encoder_rows`` (``shared``), else one per next
+    live row."""
+    if shared:
+        return kept
+    rows = kept.repeat_interleave(beam) * width  # (b'·beam,): each sentence's first row
+    if width == beam:
+        rows = rows + torch.arange(beam, device=kept.device).repeat(kept.numel())
+    return rows
+
+
+def _batch_step(b: _Batch, lp: Tensor, step_attn: Tensor | None,
+                cfg: SearchConfig) -> tuple[Tensor, Tensor] | None:
+    """Rules 2–7 for batch ``b`` on its rows' log-probs lp (R_b, V) and attention (R_b, S_b):
+    the rows (of its numbering) of its next live hypotheses and the positions (b',) of its
+    sentences still running; None once all its sentences are done."""
+    live, step = b.live, b.step
+    history = live.tokens[:, 1:] if cfg.no_repeat_ngram_size else None
+    apply_step_rules(lp, step, b.max_len, cfg, history)
+    if b.prefix is not None and step < b.prefix.size(1):
+        rows_prefix = b.prefix[live.sents].repeat_interleave(live.width, dim=0)  # (R, P)
+        force_prefix(lp, step, b.max_len, rows_prefix)
+    attn = _append_attention(live.attn, step_attn)  # (R, t + 1, S)
+    if step == b.max_len:
+        _finish_all(lp, live, attn, step, cfg, b.finished)
+        return None
+    cand = _top_candidates(lp, live, cfg.beam)
+    _finish(cand, live, attn, step, cfg, b.finished)
+    picks, scores = next_beams(cand, cfg.beam)  # (b, beam) each
+    done = b.finished.count[live.sents] >= cfg.beam  # (b,)
+    if cfg.early_stop:
+        done |= b.finished.kth_best[live.sents] >= best_reachable(scores, step, b.max_len, cfg)
+    if done.all():
+        return None
+    kept = (~done).nonzero().squeeze(1)  # (b',)
+    rows = cand.rows.gather(1, picks)[kept].view(-1)  # (b'·beam,) rows of the current numbering
+    tokens = cand.tokens.gather(1, picks)[kept].view(-1, 1)  # (b'·beam, 1)
+    b.live = _Live(sents=live.sents[kept], tokens=torch.cat([live.tokens[rows], tokens], dim=1),
+                   cum=torch.cat([live.cum[rows], scores[kept].view(-1, 1)], dim=1),
+                   attn=None if attn is None else attn[rows], width=cfg.beam)
+    b.step += 1
+    return rows, kept
 
 
 def _append_attention(history: Tensor | None, attn: Tensor | None) -> Tensor | None:
@@ -321,25 +438,3 @@ def best_reachable(scores: Tensor, step: int, max_len: int, cfg: SearchConfig) -
     best = scores.max(dim=1).values  # (b,)
     # c / L ** lenpen is monotone in L, so its largest value is at one end of [t + 2, max_len + 1]
     return torch.maximum(best / (step + 2) ** cfg.lenpen, best / (max_len + 1) ** cfg.lenpen)
-
-
-def _advance(model, live: _Live, state, attn: Tensor | None, cand: Candidates, picks: Tensor,
-             scores: Tensor, keep: Tensor, beam: int) -> _Live:
-    """The next live hypotheses (rule 5) of the sentences still running (``keep`` (b,) bool)."""
-    kept = keep.nonzero().squeeze(1)  # (b',)
-    rows = cand.rows.gather(1, picks)[kept].view(-1)  # (b'·beam,) rows of the current numbering
-    tokens = cand.tokens.gather(1, picks)[kept].view(-1, 1)  # (b'·beam, 1)
-    enc = live.enc
-    if getattr(model, "shares_encoder_rows", False):  # one encoder row per sentence throughout
-        if kept.numel() < keep.numel():
-            enc = model.reorder_encoder_out(enc, kept)
-    elif live.width != beam or kept.numel() < keep.numel():  # expand after step 0, or shrink
-        enc_rows = kept.repeat_interleave(beam) * live.width  # (b'·beam,)
-        if live.width == beam:
-            enc_rows = enc_rows + torch.arange(beam, device=kept.device).repeat(kept.numel())
-        enc = model.reorder_encoder_out(enc, enc_rows)
-    return _Live(sents=live.sents[kept],
-                 tokens=torch.cat([live.tokens[rows], tokens], dim=1),
-                 cum=torch.cat([live.cum[rows], scores[kept].view(-1, 1)], dim=1),
-                 attn=None if attn is None else attn[rows],
-                 state=model.reorder_state(state, rows), enc=enc, width=beam)

@@ -10,8 +10,7 @@ from nmt.search.beam import _Live, _top_candidates
 
 def live_rows(bsz, width, cum):
     tokens = torch.zeros(bsz * width, 1, dtype=torch.long)
-    return _Live(sents=torch.arange(bsz), tokens=tokens, cum=cum, attn=None, state=None,
-                 enc=None, width=width)
+    return _Live(sents=torch.arange(bsz), tokens=tokens, cum=cum, attn=None, width=width)
 
 
 @pytest.mark.parametrize("vocab", [7, 1024, 3000, 9808])

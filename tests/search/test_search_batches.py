@@ -1,14 +1,14 @@
-"""Greedy decoding and sampling over many batches (:func:`nmt.search.search_batches`): where the
-family can join a running search, the next batch joins the last rows of the one before, and each
-batch still gets its own greedy result; a family that cannot join runs the batches one after
-another; beam search takes them one at a time."""
+"""Search over many batches (:func:`nmt.search.search_batches`): where the family can join a
+running search, the next batch joins the last rows of the one before, and each batch still gets
+its own greedy or beam result; a family that cannot join runs the batches one after another;
+sampling is reproducible with its seed."""
 
 from dataclasses import replace
 
 import pytest
 import torch
 
-from nmt.search import SearchConfig, beam_search, greedy_search, search_batches
+from nmt.search import SearchConfig, search, search_batches
 from tests.search.search_fakes import (
     A,
     B,
@@ -25,10 +25,13 @@ from tests.search.test_continuous_search import trim
 from tests.search.test_convs2s_search import model as convs2s  # noqa: F401  (fixture)
 from tests.search.test_convs2s_search import sources
 
-GREEDY = [SearchConfig(beam=1, max_len_b=15, min_len=0),
-          SearchConfig(beam=1, lenpen=0.0, min_len=3, unkpen=0.5),
-          SearchConfig(beam=1, max_len_a=1.0, max_len_b=2, min_len=0, no_repeat_ngram_size=2),
-          SearchConfig(beam=1, max_len_b=12, min_len=0, attention=False)]
+CONFIGS = [SearchConfig(beam=1, max_len_b=15, min_len=0),
+           SearchConfig(beam=1, lenpen=0.0, min_len=3, unkpen=0.5),
+           SearchConfig(beam=1, max_len_a=1.0, max_len_b=2, min_len=0, no_repeat_ngram_size=2),
+           SearchConfig(beam=1, max_len_b=12, min_len=0, attention=False),
+           SearchConfig(beam=4, max_len_b=12), SearchConfig(beam=3, nbest=3, lenpen=0.0, min_len=2),
+           SearchConfig(beam=5, nbest=2, max_len_a=1.0, max_len_b=1, no_repeat_ngram_size=2),
+           SearchConfig(beam=4, nbest=2, early_stop=True, attention=False)]
 
 
 def _batches(groups):
@@ -54,30 +57,37 @@ def _each_as_alone(model, batches, cfg):
     found = dict(search_batches(model, batches, cfg))
     assert sorted(found) == [key for key, *_ in batches]
     for key, src, lens, prefix in batches:
-        want = greedy_search(model, src, lens, cfg, prefix)
+        want = search(model, src, lens, cfg, prefix)
         assert len(found[key]) == len(want)
         for hyps, w in zip(found[key], want):
             _same(hyps, w)
     return found
 
 
-@pytest.mark.parametrize("cfg", GREEDY)
-def test_each_batch_gets_its_own_greedy_result(joining, cfg):  # noqa: F811
+@pytest.mark.parametrize("cfg", CONFIGS)
+def test_each_batch_gets_its_own_result(joining, cfg):  # noqa: F811
     """The families that join (ConvS2S, LSTMs, Dilated RNN), on real decoder states."""
     _each_as_alone(joining, _batches([[0, 1, 2, 3], [4], [1, 3]]), cfg)
 
 
-@pytest.mark.parametrize("cfg", GREEDY)
+@pytest.mark.parametrize("cfg", CONFIGS)
 def test_the_next_batch_joins_the_last_rows_of_the_one_before(cfg):
     model = JoiningRandomModel()
     keys = [[A, B, C, D, E], [F, A], [C, B, E]]
     batches = [(i, *source_batch(k, [3 + j % 4 for j in range(len(k))], left_pad=False), None)
                for i, k in enumerate(keys)]
     _each_as_alone(model, batches, cfg)
+    model.rows_seen.clear()
+    for _, src, lens, prefix in batches:
+        search(model, src, lens, cfg, prefix)
     steps_alone = len(model.rows_seen)
     model.rows_seen.clear()
     dict(search_batches(model, batches, cfg))
-    assert model.rows_seen[0] == 5 and len(model.rows_seen) < steps_alone  # steps shared
+    assert model.rows_seen[0] == 5
+    if cfg.max_len_a == 0:  # (with max_len = S + 1 a batch's sentences may all end at once)
+        assert len(model.rows_seen) < steps_alone  # steps shared
+    if cfg.beam > 1:  # a joining batch takes its first step alone, on one row per sentence
+        assert 2 in model.rows_seen and 3 in model.rows_seen
 
 
 def test_a_family_that_cannot_join_runs_the_batches_in_turn():
@@ -86,10 +96,13 @@ def test_a_family_that_cannot_join_runs_the_batches_in_turn():
     keys = [[A, B, C, D], [E]]
     batches = [(i, *source_batch(k, [4] * len(k), left_pad=False), None) for i, k in enumerate(keys)]
     _each_as_alone(model, batches, cfg)
+    model.rows_seen.clear()
+    for _, src, lens, prefix in batches:
+        search(model, src, lens, cfg, prefix)
     alone = list(model.rows_seen)
     model.rows_seen.clear()
     dict(search_batches(model, batches, cfg))
-    assert model.rows_seen == alone[: len(model.rows_seen)] and len(model.rows_seen) * 2 == len(alone)
+    assert model.rows_seen == alone  # the same decoder calls, batch after batch
 
 
 def test_sampling_over_batches_is_reproducible_and_top1_is_greedy(convs2s):  # noqa: F811
@@ -109,14 +122,3 @@ def test_sampling_over_batches_is_reproducible_and_top1_is_greedy(convs2s):  # n
     for key in greedy:
         for samples, (best,) in zip(top1[key], greedy[key]):
             assert all(s.tokens.tolist() == best.tokens.tolist() for s in samples)
-
-
-def test_beam_search_takes_the_batches_in_order(convs2s):  # noqa: F811
-    batches = _batches([[3, 4], [0, 1, 2]])
-    cfg = SearchConfig(beam=3, nbest=2, max_len_b=10)
-    found = list(search_batches(convs2s, batches, cfg))
-    assert [key for key, _ in found] == [0, 1]
-    for (_, nbest_lists), (_, src, lens, _) in zip(found, batches):
-        want = beam_search(convs2s, src, lens, cfg)
-        assert [[h.tokens.tolist() for h in n] for n in nbest_lists] == [
-            [h.tokens.tolist() for h in n] for n in want]
