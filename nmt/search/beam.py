@@ -58,7 +58,9 @@ from nmt.search.common import (
     max_length,
     search_mode,
     source_mask,
+    starts_now,
     step_attention,
+    with_new_rows,
 )
 
 _CHUNK_TOKENS = 38  # top_candidates' strided chunks hold about this many tokens (see _chunk_count)
@@ -182,20 +184,16 @@ def _search(model, batches: list, cfg: SearchConfig) -> Iterator[_Batch]:
     pending = iter(batches)
     running: list[_Batch] = []
     state = enc = None
-    joins = getattr(model, "supports_joining", False)
     nxt = next(pending, None)
     while running or nxt is not None:
-        rows = sum(b.live.tokens.size(0) for b in running)
-        if nxt is not None and (rows == 0 or (joins and 2 * rows < nxt[1].size(0) * cfg.beam)):
+        if starts_now(model, sum(b.live.tokens.size(0) for b in running), nxt, cfg.beam):
             batch, b_state, b_enc = _start(model, nxt, cfg)
             nxt = next(pending, None)
             b_state, b_enc, ended = _step(model, [batch], b_state, b_enc, cfg)  # step 0 alone
             yield from ended
-            if not ended:  # its rows after the running ones, each keeping its own position
+            if not ended:
                 running.append(batch)
-                state, enc = ((b_state, b_enc) if state is None else
-                              (model.concat_states([state, b_state]),
-                               model.concat_encoder_out([enc, b_enc])))
+                state, enc = with_new_rows(model, state, enc, b_state, b_enc)
             continue
         state, enc, ended = _step(model, running, state, enc, cfg)
         for batch in ended:

@@ -152,6 +152,25 @@ def max_length(model, src: Tensor, cfg: SearchConfig, prefix: Tensor | None = No
     return max(0, min(wanted, limit))
 
 
+def starts_now(model, running_rows: int, next_batch, rows_per_sentence: int) -> bool:
+    """In a search over many batches, whether the next batch ``(key, src, ...)`` (None: no more)
+    starts now: when no row runs, or, for a model that ``supports_joining``, once the running rows
+    fall below half of the next batch's ``B · rows_per_sentence``."""
+    if next_batch is None:
+        return False
+    wanted = next_batch[1].size(0) * rows_per_sentence
+    return running_rows == 0 or (getattr(model, "supports_joining", False)
+                                 and 2 * running_rows < wanted)
+
+
+def with_new_rows(model, state, enc, new_state, new_enc):
+    """The running rows' decoder state and encoder output (None when none runs) with a new
+    batch's rows after them, each row keeping its own position."""
+    if state is None:
+        return new_state, new_enc
+    return model.concat_states([state, new_state]), model.concat_encoder_out([enc, new_enc])
+
+
 def check_prefix(prefix: Tensor | None, src: Tensor) -> Tensor | None:
     """A target prefix (B, P) long, padded with pad at the end (a row of pads: no prefix), or
     None; an empty prefix is None."""

@@ -32,7 +32,9 @@ from nmt.search.common import (
     row_best,
     search_mode,
     source_mask,
+    starts_now,
     step_attention,
+    with_new_rows,
 )
 
 
@@ -149,16 +151,11 @@ def _decode(model, batches: Iterable[Batch], cfg: SearchConfig, choose: Choose,
     pending = iter(batches)
     cohorts: list[_Cohort] = []
     state = enc = None
-    joins = getattr(model, "supports_joining", False)
     nxt = next(pending, None)
     while cohorts or nxt is not None:
-        rows = sum(c.alive.numel() for c in cohorts)
-        if nxt is not None and (rows == 0 or (joins and 2 * rows < nxt[1].size(0) * copies)):
+        if starts_now(model, sum(c.alive.numel() for c in cohorts), nxt, copies):
             cohort, c_state, c_enc = _start(model, nxt, cfg, copies)
-            if cohorts:  # the new rows after the running ones, each keeping its own position
-                state, enc = model.concat_states([state, c_state]), model.concat_encoder_out([enc, c_enc])
-            else:
-                state, enc = c_state, c_enc
+            state, enc = with_new_rows(model, state, enc, c_state, c_enc)
             cohorts.append(cohort)
             nxt = next(pending, None)
             continue

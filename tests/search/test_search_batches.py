@@ -64,6 +64,18 @@ def _each_as_alone(model, batches, cfg):
     return found
 
 
+def _decoder_calls(model, batches, cfg) -> tuple[list[int], list[int]]:
+    """The rows of each decoder call of a fake model: the batches searched one by one, then
+    together by search_batches."""
+    model.rows_seen.clear()
+    for _, src, lens, prefix in batches:
+        search(model, src, lens, cfg, prefix)
+    alone = list(model.rows_seen)
+    model.rows_seen.clear()
+    dict(search_batches(model, batches, cfg))
+    return alone, list(model.rows_seen)
+
+
 @pytest.mark.parametrize("cfg", CONFIGS)
 def test_each_batch_gets_its_own_result(joining, cfg):  # noqa: F811
     """The families that join (ConvS2S, LSTMs, Dilated RNN), on real decoder states."""
@@ -77,17 +89,12 @@ def test_the_next_batch_joins_the_last_rows_of_the_one_before(cfg):
     batches = [(i, *source_batch(k, [3 + j % 4 for j in range(len(k))], left_pad=False), None)
                for i, k in enumerate(keys)]
     _each_as_alone(model, batches, cfg)
-    model.rows_seen.clear()
-    for _, src, lens, prefix in batches:
-        search(model, src, lens, cfg, prefix)
-    steps_alone = len(model.rows_seen)
-    model.rows_seen.clear()
-    dict(search_batches(model, batches, cfg))
-    assert model.rows_seen[0] == 5
+    alone, together = _decoder_calls(model, batches, cfg)
+    assert together[0] == 5
     if cfg.max_len_a == 0:  # (with max_len = S + 1 a batch's sentences may all end at once)
-        assert len(model.rows_seen) < steps_alone  # steps shared
+        assert len(together) < len(alone)  # steps shared
     if cfg.beam > 1:  # a joining batch takes its first step alone, on one row per sentence
-        assert 2 in model.rows_seen and 3 in model.rows_seen
+        assert 2 in together and 3 in together
 
 
 def test_a_family_that_cannot_join_runs_the_batches_in_turn():
@@ -96,13 +103,8 @@ def test_a_family_that_cannot_join_runs_the_batches_in_turn():
     keys = [[A, B, C, D], [E]]
     batches = [(i, *source_batch(k, [4] * len(k), left_pad=False), None) for i, k in enumerate(keys)]
     _each_as_alone(model, batches, cfg)
-    model.rows_seen.clear()
-    for _, src, lens, prefix in batches:
-        search(model, src, lens, cfg, prefix)
-    alone = list(model.rows_seen)
-    model.rows_seen.clear()
-    dict(search_batches(model, batches, cfg))
-    assert model.rows_seen == alone  # the same decoder calls, batch after batch
+    alone, together = _decoder_calls(model, batches, cfg)
+    assert together == alone  # the same decoder calls, batch after batch
 
 
 def test_sampling_over_batches_is_reproducible_and_top1_is_greedy(convs2s):  # noqa: F811
