@@ -1,6 +1,7 @@
 """Target prefixes, ensembles, sampling and the lexical shortlist, on tiny models of every family."""
 
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -8,7 +9,7 @@ import torch
 from nmt import registry
 from nmt.data.dictionary import PAD_ID
 from nmt.search import Ensemble, SearchConfig, search
-from nmt.search.sampling import restrict
+from nmt.search.sampling import candidates, draw, restrict
 from nmt.search.shortlist import BoundShortlist, narrowed, to_narrowed
 from tests.models.contract_helpers import random_batch, step_by_step
 from tests.models.test_contract import PRESETS, V, tiny_model
@@ -116,6 +117,36 @@ def test_topk_and_topp_keep_the_right_tokens():
     assert restrict(logits, 0, 0.7).isfinite().tolist() == [[True, True, False, False]]
     assert restrict(logits, 0, 0.5).isfinite().tolist() == [[True, False, False, False]]
     assert restrict(logits, 0, 0.95).isfinite().tolist() == [[True, True, True, True]]
+
+
+@pytest.mark.parametrize("topk, topp", [(0, 0.0), (5, 0.0), (0, 0.3), (0, 0.9), (0, 0.999), (40, 0.8)])
+def test_the_draw_candidates_are_the_restricted_sets(topk, topp):
+    torch.manual_seed(topk + int(topp * 100))
+    logits = torch.randn(64, 3000) * torch.tensor([0.5, 3.0, 8.0, 20.0]).repeat(16).unsqueeze(1)
+    logits[0, 100:] = -math.inf  # a row with few finite entries
+    values, ids = candidates(logits, topk, topp)
+    kept = restrict(logits, topk, topp).isfinite()  # (R, V) the reference's sets
+    if ids is None:
+        assert torch.equal(values.isfinite(), kept)
+        return
+    found = torch.zeros_like(kept).scatter_(1, ids, values.isfinite())
+    assert torch.equal(values[values.isfinite()], logits.gather(1, ids)[values.isfinite()])
+    # the sets may differ only by a token whose mass before it is topp up to float rounding
+    ranked, order = torch.softmax(restrict(logits.double(), topk, 0.0), dim=1).sort(dim=1, descending=True)
+    before = torch.empty_like(ranked).scatter_(1, order, ranked.cumsum(dim=1) - ranked)  # (R, V)
+    rows, cols = (found != kept).nonzero(as_tuple=True)
+    assert rows.numel() <= 2 and all(abs(float(before[r, c]) - topp) < 1e-5 for r, c in zip(rows, cols))
+
+
+@pytest.mark.parametrize("topk, topp, temperature", [(0, 0.0, 1.0), (0, 0.0, 2.0), (2, 0.0, 1.0),
+                                                     (0, 0.7, 1.0)])
+def test_draws_follow_the_restricted_distribution(topk, topp, temperature):
+    lp = torch.tensor([0.5, 0.25, 0.15, 0.1, 0.0]).log().repeat(40000, 1)  # (R, V)
+    cfg = SearchConfig(sampling=True, topk=topk, topp=topp, temperature=temperature)
+    _, tokens = draw(lp.clone(), cfg, torch.Generator().manual_seed(3))
+    want = torch.softmax(restrict(lp[:1] / temperature, topk, topp), dim=1)[0]
+    seen = torch.bincount(tokens, minlength=5) / tokens.numel()
+    assert seen[4] == 0 and torch.allclose(seen, want, atol=0.01), (seen, want)
 
 
 def test_bad_sampling_options_are_errors():
