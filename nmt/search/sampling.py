@@ -96,8 +96,8 @@ def candidates(logits: Tensor, topk: int, topp: float) -> tuple[Tensor, Tensor |
     are :func:`restrict`'s (up to ties), found with ``topk`` instead of a sort of the vocabulary:
     for top-p, the ``n`` best of each row, ``n`` growing 16-fold from 64 until every row's set ends
     within them (a peaked row holds its mass in a few tokens; a model trained with label smoothing
-    spreads a tenth of it over the whole vocabulary, and its top-0.9 sets take most of the
-    vocabulary, a sort as in :func:`restrict`)."""
+    spreads a tenth of it over the whole vocabulary, and its top-0.9 sets hold hundreds to
+    thousands of tokens, so most steps end in a sort as in :func:`restrict`)."""
     vocab = logits.size(1)
     k = topk if 0 < topk < vocab else vocab
     if not 0 < topp < 1:
