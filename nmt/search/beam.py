@@ -52,11 +52,10 @@ from nmt.search.common import (
     Hypothesis,
     SearchConfig,
     apply_step_rules,
-    check_inputs,
-    check_prefix,
     force_prefix,
     max_length,
     search_mode,
+    searched_batches,
     source_mask,
     starts_now,
     step_attention,
@@ -142,13 +141,7 @@ def beam_batches(model, batches: Iterable, cfg: SearchConfig) -> Iterator[tuple[
     """:func:`beam_search` over many batches, each ``(key, src, src_lens, prefix or None)``,
     yielding ``(key, its n-best lists)`` as each batch finishes (see :func:`_search`)."""
     cfg.validate()
-    searched = []
-    for key, src, src_lens, prefix in batches:
-        check_inputs(src, src_lens)
-        if src.size(0):
-            searched.append((key, src, src_lens, check_prefix(prefix, src)))
-        else:
-            yield key, []
+    searched = yield from searched_batches(batches)
     if searched:
         with search_mode(searched[0][1].device, cfg):
             ended = list(_search(model, searched, cfg))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -150,6 +151,19 @@ def max_length(model, src: Tensor, cfg: SearchConfig, prefix: Tensor | None = No
     if prefix is not None:
         wanted = max(wanted, prefix.size(1))
     return max(0, min(wanted, limit))
+
+
+def searched_batches(batches: Iterable[tuple]):
+    """A generator's helper: yields ``(key, [])`` for each batch of no sentence and returns the
+    others, checked, with their prefixes checked (None for an empty prefix)."""
+    searched = []
+    for key, src, src_lens, prefix in batches:
+        check_inputs(src, src_lens)
+        if src.size(0):
+            searched.append((key, src, src_lens, check_prefix(prefix, src)))
+        else:
+            yield key, []
+    return searched
 
 
 def starts_now(model, running_rows: int, next_batch, rows_per_sentence: int) -> bool:

@@ -31,6 +31,7 @@ from nmt.search.common import (
     max_length,
     row_best,
     search_mode,
+    searched_batches,
     source_mask,
     starts_now,
     step_attention,
@@ -109,13 +110,12 @@ def greedy_batches(model, batches: Iterable[Batch], cfg: SearchConfig
     """:func:`greedy_search` over many batches, each ``(key, src, src_lens, prefix)``, yielding
     ``(key, its hypotheses)`` as each batch finishes (see :func:`_decode` for the refill)."""
     cfg.validate()
-    batches = [(k, s, n, check_prefix(p, s)) for k, s, n, p in batches if s.size(0)]
-    for _, s, n, _ in batches:
-        check_inputs(s, n)
-    with search_mode(batches[0][1].device if batches else torch.device("cpu"), cfg):
-        finished = list(_decode(model, batches, cfg, row_best))
-    for key, cohort in finished:
-        yield key, cohort.out.hypotheses(cohort.mask)
+    batches = yield from searched_batches(batches)
+    if batches:
+        with search_mode(batches[0][1].device, cfg):
+            finished = list(_decode(model, batches, cfg, row_best))
+        for key, cohort in finished:
+            yield key, cohort.out.hypotheses(cohort.mask)
 
 
 @dataclass

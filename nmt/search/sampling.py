@@ -26,10 +26,9 @@ from nmt.search.common import (
     NEG_INF,
     Hypothesis,
     SearchConfig,
-    check_inputs,
-    check_prefix,
     row_best,
     search_mode,
+    searched_batches,
 )
 from nmt.search.greedy import Batch, _decode
 
@@ -48,9 +47,7 @@ def sample_batches(model, batches: Iterable[Batch], cfg: SearchConfig
     running ones as in :func:`nmt.search.greedy._decode`. One generator seeded with ``cfg.seed``
     draws for the whole call."""
     cfg.validate()
-    batches = [(k, s, n, check_prefix(p, s)) for k, s, n, p in batches if s.size(0)]
-    for _, s, n, _ in batches:
-        check_inputs(s, n)
+    batches = yield from searched_batches(batches)
     if not batches:
         return
     device = batches[0][1].device

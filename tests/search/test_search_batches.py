@@ -124,3 +124,12 @@ def test_sampling_over_batches_is_reproducible_and_top1_is_greedy(convs2s):  # n
     for key in greedy:
         for samples, (best,) in zip(top1[key], greedy[key]):
             assert all(s.tokens.tolist() == best.tokens.tolist() for s in samples)
+
+
+@pytest.mark.parametrize("cfg", [SearchConfig(beam=1), SearchConfig(beam=3),
+                                 SearchConfig(sampling=True, nbest=2)])
+def test_a_batch_of_no_sentence_gets_an_empty_list(convs2s, cfg):  # noqa: F811
+    src, lens = sources(left_pad=False)
+    batches = [("empty", src[:0], lens[:0], None), ("two", src[:2], lens[:2], None)]
+    found = dict(search_batches(convs2s, batches, cfg))
+    assert found["empty"] == [] and len(found["two"]) == 2
