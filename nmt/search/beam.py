@@ -33,6 +33,8 @@ The hot path is batched tensor work over the (sentences × beam) rows: per step 
 the batch (state, encoder output and histories shrink), as in fairseq. Unlike fairseq, step 0 runs
 the decoder on one row per sentence, and the encoder output is expanded to ``beam`` rows after it,
 except for a model that ``shares_encoder_rows`` (its decoder reads one encoder row per sentence).
+Over many batches (:func:`beam_batches`), the next batch joins the last rows of the one before
+where the model can join a running search (:func:`_search`): the rules above hold batch by batch.
 """
 
 from __future__ import annotations
@@ -53,8 +55,8 @@ from nmt.search.common import (
     SearchConfig,
     apply_step_rules,
     force_prefix,
+    in_search_mode,
     max_length,
-    search_mode,
     searched_batches,
     source_mask,
     starts_now,
@@ -143,9 +145,7 @@ def beam_batches(model, batches: Iterable, cfg: SearchConfig) -> Iterator[tuple[
     cfg.validate()
     searched = yield from searched_batches(batches)
     if searched:
-        with search_mode(searched[0][1].device, cfg):
-            ended = list(_search(model, searched, cfg))
-        for batch in ended:  # cloned out of inference mode (_Finished.nbest)
+        for batch in in_search_mode(searched[0][1].device, cfg, _search(model, searched, cfg)):
             yield batch.key, batch.finished.nbest()
 
 

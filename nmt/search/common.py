@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -164,6 +164,21 @@ def searched_batches(batches: Iterable[tuple]):
         else:
             yield key, []
     return searched
+
+
+def in_search_mode(device: torch.device, cfg: SearchConfig, work: Iterator) -> Iterator:
+    """The items of the generator ``work``, whose code runs under :func:`search_mode` only while
+    it makes the next one: the caller's code between items runs outside it (a search over many
+    batches hands each batch over as it ends, and its tensors are cloned out of inference mode)."""
+    while True:
+        with search_mode(device, cfg):
+            item = next(work, _DONE)
+        if item is _DONE:
+            return
+        yield item
+
+
+_DONE = object()
 
 
 def starts_now(model, running_rows: int, next_batch, rows_per_sentence: int) -> bool:

@@ -28,6 +28,7 @@ from nmt.search.common import (
     check_inputs,
     check_prefix,
     force_prefix,
+    in_search_mode,
     max_length,
     row_best,
     search_mode,
@@ -112,9 +113,8 @@ def greedy_batches(model, batches: Iterable[Batch], cfg: SearchConfig
     cfg.validate()
     batches = yield from searched_batches(batches)
     if batches:
-        with search_mode(batches[0][1].device, cfg):
-            finished = list(_decode(model, batches, cfg, row_best))
-        for key, cohort in finished:
+        for key, cohort in in_search_mode(batches[0][1].device, cfg,
+                                          _decode(model, batches, cfg, row_best)):
             yield key, cohort.out.hypotheses(cohort.mask)
 
 

@@ -26,8 +26,8 @@ from nmt.search.common import (
     NEG_INF,
     Hypothesis,
     SearchConfig,
+    in_search_mode,
     row_best,
-    search_mode,
     searched_batches,
 )
 from nmt.search.greedy import Batch, _decode
@@ -56,10 +56,8 @@ def sample_batches(model, batches: Iterable[Batch], cfg: SearchConfig
     def choose(lp: Tensor) -> tuple[Tensor, Tensor]:
         return draw(lp, cfg, generator)
 
-    with search_mode(device, cfg):
-        finished = list(_decode(model, batches, cfg, choose, copies=cfg.nbest))
     n = cfg.nbest
-    for key, cohort in finished:
+    for key, cohort in in_search_mode(device, cfg, _decode(model, batches, cfg, choose, copies=n)):
         flat = cohort.out.hypotheses(cohort.mask)  # B·n one-element lists
         yield key, [sorted((flat[b * n + i][0] for i in range(n)), key=lambda h: -h.score)
                     for b in range(len(flat) // n)]

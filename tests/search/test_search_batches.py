@@ -133,3 +133,15 @@ def test_a_batch_of_no_sentence_gets_an_empty_list(convs2s, cfg):  # noqa: F811
     batches = [("empty", src[:0], lens[:0], None), ("two", src[:2], lens[:2], None)]
     found = dict(search_batches(convs2s, batches, cfg))
     assert found["empty"] == [] and len(found["two"]) == 2
+
+
+@pytest.mark.parametrize("cfg", [SearchConfig(beam=1), SearchConfig(beam=3),
+                                 SearchConfig(sampling=True, nbest=2)])
+def test_each_batch_is_handed_over_outside_the_search_mode(convs2s, cfg):  # noqa: F811
+    """Batches come one by one as they end (a progress bar moves), and the caller's code between
+    them runs in its own grad mode with ordinary tensors."""
+    src, lens = sources(left_pad=False)
+    batches = [(0, src[:3], lens[:3], None), (1, src[3:], lens[3:], None)]
+    for _, nbest_lists in search_batches(convs2s, batches, cfg):
+        assert not torch.is_inference_mode_enabled() and torch.is_grad_enabled()
+        assert not any(h.tokens.is_inference() for hyps in nbest_lists for h in hyps)
