@@ -25,13 +25,10 @@ from nmt.search.common import (
     Hypothesis,
     SearchConfig,
     apply_step_rules,
-    check_inputs,
-    check_prefix,
     force_prefix,
     in_search_mode,
     max_length,
     row_best,
-    search_mode,
     searched_batches,
     source_mask,
     starts_now,
@@ -95,15 +92,7 @@ def greedy_search(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig | None
     """Greedy decoding of src (B, S), src_lens (B,): per sentence a one-element list of
     :class:`Hypothesis`; ``prefix`` (B, P), pad-padded, forces each output's first tokens.
     ``cfg.beam`` and ``cfg.nbest`` are ignored. Put the model in eval mode."""
-    cfg = cfg or SearchConfig(beam=1)
-    cfg.validate()
-    check_inputs(src, src_lens)
-    if src.size(0) == 0:
-        return []
-    prefix = check_prefix(prefix, src)
-    with search_mode(src.device, cfg):
-        [(_, cohort)] = _decode(model, [(None, src, src_lens, prefix)], cfg, row_best)
-    return cohort.out.hypotheses(cohort.mask)  # cloned outside inference mode: normal tensors
+    return next(greedy_batches(model, [(None, src, src_lens, prefix)], cfg or SearchConfig(beam=1)))[1]
 
 
 def greedy_batches(model, batches: Iterable[Batch], cfg: SearchConfig
@@ -115,7 +104,7 @@ def greedy_batches(model, batches: Iterable[Batch], cfg: SearchConfig
     if batches:
         for key, cohort in in_search_mode(batches[0][1].device, cfg,
                                           _decode(model, batches, cfg, row_best)):
-            yield key, cohort.out.hypotheses(cohort.mask)
+            yield key, cohort.out.hypotheses(cohort.mask)  # cloned outside inference mode
 
 
 @dataclass
