@@ -37,9 +37,9 @@ from nmt.errors import NmtError
 from nmt.models.base import Seq2SeqModel
 from nmt.modules.int8 import quantize_int8
 from nmt.modules.weight_norm import fold_weight_norm
-from nmt.search import Ensemble, Hypothesis, SearchConfig, search, search_batches
+from nmt.search import Ensemble, Hypothesis, SearchConfig, search_batches
 from nmt.search.continuous import ContinuousBeamSearch
-from nmt.search.shortlist import BoundShortlist, narrowed, to_narrowed
+from nmt.search.shortlist import BoundShortlist, ShortlistedModel, to_narrowed
 
 
 @dataclass
@@ -252,24 +252,23 @@ class Translator:
         :meth:`encoded_batches` with their target prefixes. The batches run side by side as they
         end (:func:`nmt.search.search_batches`), longest first, so the longest sentences, those
         likeliest to run on to ``max_len``, share their last steps with the rest. With a
-        shortlist, which narrows the output layer batch by batch, one batch after another."""
+        shortlist, each batch over its own candidates (:class:`ShortlistedModel`)."""
         if self.shortlist is None:
             return search_batches(self.model, batches[::-1], self.cfg)
-        return ((batch, self.search(src, lens, prefix)) for batch, src, lens, prefix in batches)
+        return self._shortlisted_batches(batches[::-1])
 
-    def search(self, src: torch.Tensor, lens: torch.Tensor,
-               prefix: torch.Tensor | None = None) -> list[list[Hypothesis]]:
-        """Search one batch, through the shortlist when there is one."""
-        if self.shortlist is None:
-            return search(self.model, src, lens, self.cfg, prefix)
-        ids = self.shortlist.candidates(src, prefix)  # (C,) sorted target ids
-        narrowed_prefix = None if prefix is None else to_narrowed(ids, prefix)
-        with narrowed(self.model, ids) as model:
-            nbest_lists = search(model, src, lens, self.cfg, narrowed_prefix)
-        for hyps in nbest_lists:
-            for h in hyps:
-                h.tokens = ids[h.tokens]
-        return nbest_lists
+    def _shortlisted_batches(self, batches):
+        model = ShortlistedModel(self.model)
+        narrowed = []
+        for batch, src, lens, prefix in batches:
+            ids = self.shortlist.candidates(src, prefix)  # (C,) sorted target ids
+            model.add(src, ids)
+            narrowed.append(((batch, ids), src, lens, None if prefix is None else to_narrowed(ids, prefix)))
+        for (batch, ids), nbest_lists in search_batches(model, narrowed, self.cfg):
+            for hyps in nbest_lists:
+                for h in hyps:
+                    h.tokens = ids[h.tokens]
+            yield batch, nbest_lists
 
     def _prefix_tensor(self, prefixes: list[list[int]]) -> torch.Tensor | None:
         """Target prefixes -> (B, P) padded with pad, or None when all are empty."""

@@ -7,26 +7,32 @@ those alone:
 
     logits = W[C] h + b[C],  log p(y | ·) = log_softmax over C,  C the batch's candidates
 
-Search runs unchanged over the narrowed vocabulary (the specials keep their ids, the others are
-renumbered in the order of C) through :class:`NarrowedVocabulary`, a model of the contract that
-maps each step's input tokens back to the full vocabulary before the model embeds them; the
-chosen ids are mapped back at the end.
+Search runs unchanged over each batch's narrowed vocabulary (the specials keep their ids, the
+others are renumbered in the order of C) through :class:`ShortlistedModel`, a model of the contract
+that knows each decoder row's batch: it maps each step's input tokens back to the full vocabulary
+before the model embeds them, and makes every row's logits over its own batch's candidates. Batches
+running side by side (:func:`nmt.search.search_batches`) share the decoder's steps; a step over
+rows of several batches makes each batch's logits apart and pads the narrower ones with −inf
+columns, tokens no search can choose. The chosen ids are mapped back at the end.
 """
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nmt.data.dictionary import PAD_ID
 from nmt.errors import NmtError
 from nmt.models.base import Seq2SeqModel
+from nmt.modules.linear import linear
+from nmt.search.common import NEG_INF
 
 
 @dataclass
@@ -63,7 +69,7 @@ class NarrowedOutput(nn.Module):
                                                            requires_grad=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.linear(x, self.weight, self.bias)
+        return linear(x, self.weight, self.bias)
 
 
 def narrowed_layer(layer: nn.Module, ids: Tensor) -> nn.Module:
@@ -76,47 +82,92 @@ def narrowed_layer(layer: nn.Module, ids: Tensor) -> nn.Module:
     return NarrowedOutput(layer, ids)
 
 
-@contextmanager
-def narrowed_output(model: nn.Module, ids: Tensor) -> Iterator[None]:
-    """Within the block, ``model``'s output layer(s) (``model.output_projections()``) produce the
-    logits of the target ids ``ids`` (C,) only, in that order."""
-    places = model.output_projections()
-    originals = [getattr(parent, name) for parent, name in places]
-    try:
-        for (parent, name), layer in zip(places, originals):
-            setattr(parent, name, narrowed_layer(layer, ids))
-        yield
-    finally:
-        for (parent, name), layer in zip(places, originals):
-            setattr(parent, name, layer)
+@dataclass
+class ShortlistedEncoderOut:
+    """The model's encoder output and each row's vocabulary: group (B,) long."""
+
+    inner: Any
+    group: Tensor
 
 
-class NarrowedVocabulary(Seq2SeqModel):
-    """``model`` seen through the target ids ``ids`` (C,): token i of this model is ``ids[i]`` of
-    ``model``, on the way in (the decoder's input tokens) and out (use with
-    :func:`narrowed_output`, which makes the logits)."""
+@dataclass
+class ShortlistedState:
+    """The model's decoder state and each row's vocabulary: group (R,) long."""
 
-    def __init__(self, model: Seq2SeqModel, ids: Tensor):
+    inner: Any
+    group: Tensor
+
+    @property
+    def attn(self) -> Tensor | None:
+        """The step's attention (R, S) of the model's state (see the model contract)."""
+        return getattr(self.inner, "attn", None)
+
+
+class ShortlistedModel(Seq2SeqModel):
+    """``model`` seen through a narrowed vocabulary per batch. :meth:`add` gives a batch's source
+    its target ids ``ids`` (C,): token i of that batch is ``ids[i]`` of ``model``, on the way in
+    (the decoder's input tokens) and out (the logits). The search then runs on this model as on
+    any other; it joins running searches where ``model`` can."""
+
+    CACHED_LAYERS = 4  # narrowed output layers kept: a few batches run side by side at most
+
+    def __init__(self, model: Seq2SeqModel):
         super().__init__()
-        self.model, self.ids = model, ids
+        self.model = model
+        self.supports_joining = model.supports_joining
+        self.shares_encoder_rows = model.shares_encoder_rows
+        self.ids: list[Tensor] = []  # group -> its target ids (C,)
+        self._groups: dict[int, int] = {}  # id(src) of an added batch not encoded yet -> its group
+        self._outputs = [(parent, name, _RowsOutput(getattr(parent, name), self))
+                         for parent, name in model.output_projections()]
+        self.runs: list[tuple[int, int, int]] = []  # the current call's (group, first row, rows)
+
+    def add(self, src: Tensor, ids: Tensor) -> int:
+        """Let the batch ``src`` (B, S) produce the sorted target ids ``ids`` (C,), specials first;
+        returns its group. The search must encode this very tensor."""
+        self.ids.append(ids)
+        self._groups[id(src)] = len(self.ids) - 1
+        return len(self.ids) - 1
 
     def forward(self, src: Tensor, src_lens: Tensor, tgt_in: Tensor) -> Tensor:
-        return self.model(src, src_lens, self.ids[tgt_in])
+        """Teacher forcing over the batch's vocabulary: tgt_in (B, T) narrowed ids -> (B, T, C)."""
+        group = self._group_of(src)
+        with self._narrowed([(group, 0, src.size(0))]):
+            return self.model(src, src_lens, self.ids[group][tgt_in])
 
-    def encode(self, src: Tensor, src_lens: Tensor):
-        return self.model.encode(src, src_lens)
+    def encode(self, src: Tensor, src_lens: Tensor) -> ShortlistedEncoderOut:
+        group = torch.full((src.size(0),), self._group_of(src), dtype=torch.long, device=src.device)
+        return ShortlistedEncoderOut(self.model.encode(src, src_lens), group)
 
-    def init_state(self, enc):
-        return self.model.init_state(enc)
+    def init_state(self, enc: ShortlistedEncoderOut) -> ShortlistedState:
+        return ShortlistedState(self.model.init_state(enc.inner), enc.group)
 
-    def decode_step(self, prev_tokens: Tensor, state, enc):
-        return self.model.decode_step(self.ids[prev_tokens], state, enc)
+    def decode_step(self, prev_tokens: Tensor, state: ShortlistedState, enc: ShortlistedEncoderOut
+                    ) -> tuple[Tensor, ShortlistedState]:
+        """prev_tokens (R,) in each row's narrowed ids -> log-probs (R, C) over the widest
+        vocabulary of the rows' batches, −inf past a row's own."""
+        runs = _runs(state.group)
+        full = torch.cat([self.ids[g][prev_tokens[a:a + n]] for g, a, n in runs]) \
+            if len(runs) > 1 else self.ids[runs[0][0]][prev_tokens]  # (R,) full-vocabulary ids
+        with self._narrowed(runs):
+            lp, inner = self.model.decode_step(full, state.inner, enc.inner)
+        return lp, ShortlistedState(inner, state.group)
 
-    def reorder_state(self, state, index: Tensor):
-        return self.model.reorder_state(state, index)
+    def reorder_state(self, state: ShortlistedState, index: Tensor) -> ShortlistedState:
+        return ShortlistedState(self.model.reorder_state(state.inner, index),
+                                state.group.index_select(0, index))
 
-    def reorder_encoder_out(self, enc, index: Tensor):
-        return self.model.reorder_encoder_out(enc, index)
+    def reorder_encoder_out(self, enc: ShortlistedEncoderOut, index: Tensor) -> ShortlistedEncoderOut:
+        return ShortlistedEncoderOut(self.model.reorder_encoder_out(enc.inner, index),
+                                     enc.group.index_select(0, index))
+
+    def concat_encoder_out(self, encs: list[ShortlistedEncoderOut]) -> ShortlistedEncoderOut:
+        return ShortlistedEncoderOut(self.model.concat_encoder_out([e.inner for e in encs]),
+                                     torch.cat([e.group for e in encs]))
+
+    def concat_states(self, states: list[ShortlistedState]) -> ShortlistedState:
+        return ShortlistedState(self.model.concat_states([s.inner for s in states]),
+                                torch.cat([s.group for s in states]))
 
     def max_positions(self) -> tuple[int, int]:
         return self.model.max_positions()
@@ -124,13 +175,67 @@ class NarrowedVocabulary(Seq2SeqModel):
     def output_projections(self) -> list[tuple[nn.Module, str]]:
         return self.model.output_projections()
 
+    def _group_of(self, src: Tensor) -> int:
+        group = self._groups.pop(id(src), None)
+        if group is None:
+            raise NmtError("a shortlisted search met a batch it was not given (ShortlistedModel.add)")
+        return group
 
-@contextmanager
-def narrowed(model: Seq2SeqModel, ids: Tensor) -> Iterator[NarrowedVocabulary]:
-    """Within the block, ``model`` as a model over the target ids ``ids`` (C,) alone: its output
-    layer narrowed and its decoder fed the full ids."""
-    with narrowed_output(model, ids):
-        yield NarrowedVocabulary(model, ids)
+    @contextmanager
+    def _narrowed(self, runs: list[tuple[int, int, int]]) -> Iterator[None]:
+        """Within the block, the model's output layers make the logits of ``runs``' vocabularies."""
+        self.runs = runs
+        try:
+            for parent, name, rows_output in self._outputs:
+                setattr(parent, name, rows_output)
+            yield
+        finally:
+            for parent, name, rows_output in self._outputs:
+                setattr(parent, name, rows_output.layer)
+
+
+class _RowsOutput(nn.Module):
+    """An output layer over each row's own vocabulary: x (R, ..., D) -> (R, ..., C), C the widest
+    vocabulary of the current runs (``shortlisted.runs``), −inf past a run's own."""
+
+    def __init__(self, layer: nn.Module, shortlisted: ShortlistedModel):
+        super().__init__()
+        self.layer = layer
+        self._shortlisted = [shortlisted]  # in a list: not a submodule
+        self._narrowed: collections.OrderedDict[int, nn.Module] = collections.OrderedDict()
+
+    def forward(self, x: Tensor) -> Tensor:
+        runs = self._shortlisted[0].runs
+        if len(runs) == 1:
+            return self._layer(runs[0][0])(x)
+        parts = [self._layer(g)(x[a:a + n]) for g, a, n in runs]
+        width = max(p.size(-1) for p in parts)
+        out = parts[0].new_full((x.size(0), *parts[0].shape[1:-1], width), NEG_INF)  # (R, ..., C)
+        for (_, a, n), part in zip(runs, parts):
+            out[a:a + n, ..., : part.size(-1)] = part
+        return out
+
+    def _layer(self, group: int) -> nn.Module:
+        """The layer narrowed to ``group``'s vocabulary, made once and kept while recently used."""
+        layer = self._narrowed.pop(group, None)
+        if layer is None:
+            with torch.inference_mode(False):  # a weight of its own, outside the search's mode
+                layer = narrowed_layer(self.layer, self._shortlisted[0].ids[group])
+        self._narrowed[group] = layer
+        while len(self._narrowed) > ShortlistedModel.CACHED_LAYERS:
+            self._narrowed.popitem(last=False)
+        return layer
+
+
+def _runs(group: Tensor) -> list[tuple[int, int, int]]:
+    """Runs of equal values in group (R,): [(value, first row, rows)] (one per batch when each
+    batch's rows are together, as a search keeps them)."""
+    values, counts = torch.unique_consecutive(group, return_counts=True)
+    found, start = [], 0
+    for value, n in zip(values.tolist(), counts.tolist()):
+        found.append((value, start, n))
+        start += n
+    return found
 
 
 def to_narrowed(ids: Tensor, tokens: Tensor) -> Tensor:

@@ -10,7 +10,7 @@ from nmt import registry
 from nmt.data.dictionary import PAD_ID
 from nmt.search import Ensemble, SearchConfig, search
 from nmt.search.sampling import candidates, draw, restrict
-from nmt.search.shortlist import BoundShortlist, narrowed, to_narrowed
+from nmt.search.shortlist import BoundShortlist, ShortlistedModel, to_narrowed
 from tests.models.contract_helpers import random_batch, step_by_step
 from tests.models.test_contract import PRESETS, V, tiny_model
 
@@ -20,6 +20,13 @@ PREFIX = torch.tensor([[5, 6, 7], [8, PAD_ID, PAD_ID], [PAD_ID, PAD_ID, PAD_ID]]
 MODES = {"beam": SearchConfig(beam=4, max_len_b=9),
          "greedy": SearchConfig(beam=1, max_len_b=9),
          "sampling": SearchConfig(sampling=True, nbest=3, topp=0.9, max_len_b=9, seed=3)}
+
+
+def narrowed(model, src, ids):
+    """``model`` over the target ids ``ids`` for the batch ``src``."""
+    through = ShortlistedModel(model)
+    through.add(src, ids)
+    return through
 
 
 def tokens(nbest_lists):
@@ -162,9 +169,8 @@ def test_a_shortlist_of_the_whole_vocabulary_changes_nothing(family):
     model = tiny_model(family)
     src, lens, _ = random_batch(V)
     layer = model.output_projections()[0]
-    with narrowed(model, torch.arange(V)) as through:
-        found = search(through, src, lens, MODES["beam"], PREFIX)
-    assert getattr(*layer) is not None and type(getattr(*layer)).__name__ != "NarrowedOutput"
+    found = search(narrowed(model, src, torch.arange(V)), src, lens, MODES["beam"], PREFIX)
+    assert getattr(*layer) is not None and type(getattr(*layer)).__name__ != "_RowsOutput"
     full = search(model, src, lens, MODES["beam"], PREFIX)
     assert tokens(found) == tokens(full)
     torch.testing.assert_close(torch.tensor([h[0].score for h in found]),
@@ -181,8 +187,7 @@ def test_greedy_over_a_shortlist_holding_its_tokens_is_greedy(family):
     used = {t for hyps in full for t in hyps[0].tokens.tolist()}
     ids = torch.tensor(sorted(used | {0, 1, 2, 3} | {V - 1}))  # a true subset, renumbered
     assert len(ids) < V
-    with narrowed(model, ids) as through:
-        found = search(through, src, lens, MODES["greedy"])
+    found = search(narrowed(model, src, ids), src, lens, MODES["greedy"])
     assert [ids[h[0].tokens].tolist() for h in found] == [h[0].tokens.tolist() for h in full]
 
 
@@ -193,8 +198,7 @@ def test_a_narrowed_vocabulary_only_produces_its_candidates():
     ids = shortlist.candidates(src, PREFIX)
     assert ids[:4].tolist() == [0, 1, 2, 3] and ids.tolist() == sorted(set(ids.tolist()))
     assert {5, 6, 7, 8, 9, 12, 15} <= set(ids.tolist())
-    with narrowed(model, ids) as through:
-        found = search(through, src, lens, MODES["beam"], to_narrowed(ids, PREFIX))
+    found = search(narrowed(model, src, ids), src, lens, MODES["beam"], to_narrowed(ids, PREFIX))
     for hyps in found:
         assert set(ids[hyps[0].tokens].tolist()) <= set(ids.tolist())
 
@@ -204,8 +208,7 @@ def test_an_int8_output_layer_can_be_narrowed():
 
     model = quantize_int8(tiny_model("qrnn"))
     src, lens, _ = random_batch(V)
-    with narrowed(model, torch.arange(V)) as through:
-        found = search(through, src, lens, MODES["greedy"])
+    found = search(narrowed(model, src, torch.arange(V)), src, lens, MODES["greedy"])
     assert tokens(found) == tokens(search(model, src, lens, MODES["greedy"]))
 
 

@@ -1,14 +1,15 @@
 """Search over many batches (:func:`nmt.search.search_batches`): where the family can join a
 running search, the next batch joins the last rows of the one before, and each batch still gets
-its own greedy or beam result; a family that cannot join runs the batches one after another;
-sampling is reproducible with its seed."""
+its own greedy or beam result, over its own shortlist too; a family that cannot join runs the
+batches one after another; sampling is reproducible with its seed."""
 
 from dataclasses import replace
 
 import pytest
 import torch
 
-from nmt.search import SearchConfig, search, search_batches
+from nmt.search import SearchConfig, search, search_batches, shortlist
+from nmt.search.shortlist import ShortlistedModel
 from tests.search.search_fakes import (
     A,
     B,
@@ -22,8 +23,8 @@ from tests.search.search_fakes import (
 )
 from tests.search.test_continuous_search import model as joining  # noqa: F401  (fixture)
 from tests.search.test_continuous_search import trim
+from tests.search.test_convs2s_search import V, sources
 from tests.search.test_convs2s_search import model as convs2s  # noqa: F401  (fixture)
-from tests.search.test_convs2s_search import sources
 
 CONFIGS = [SearchConfig(beam=1, max_len_b=15, min_len=0),
            SearchConfig(beam=1, lenpen=0.0, min_len=3, unkpen=0.5),
@@ -80,6 +81,38 @@ def _decoder_calls(model, batches, cfg) -> tuple[list[int], list[int]]:
 def test_each_batch_gets_its_own_result(joining, cfg):  # noqa: F811
     """The families that join (ConvS2S, LSTMs, Dilated RNN), on real decoder states."""
     _each_as_alone(joining, _batches([[0, 1, 2, 3], [4], [1, 3]]), cfg)
+
+
+@pytest.mark.parametrize("cfg", CONFIGS)
+def _shortlisted(model, batches, vocabularies) -> ShortlistedModel:
+    through = ShortlistedModel(model)
+    for (_, src, *_), ids in zip(batches, vocabularies):
+        through.add(src, ids)
+    return through
+
+
+@pytest.mark.parametrize("cfg", CONFIGS)
+def test_batches_over_their_own_shortlists_each_get_their_own_result(joining, cfg, monkeypatch):  # noqa: F811
+    """Batches side by side, each over its own vocabulary (steps that carry rows of two
+    batches pad the narrower one's logits with −inf), give each batch its result alone."""
+    batches_per_step = []
+    runs = shortlist._runs
+    monkeypatch.setattr(shortlist, "_runs", lambda group: batches_per_step.append(
+        len(found := runs(group))) or found)
+    batches = _batches([[4], [0, 1, 2, 3], [1, 3]])  # the second joins the first at once
+    g = torch.Generator().manual_seed(5)
+    vocabularies = [torch.cat([torch.arange(4), 4 + torch.randperm(V - 4, generator=g)[:n].sort()[0]])
+                    for n in (12, 30, 21)]  # specials first, then sorted target ids
+    through = _shortlisted(joining, batches, vocabularies)
+    found = dict(search_batches(through, batches, cfg))
+    assert not through._groups  # every batch was encoded
+    assert max(batches_per_step) == 2  # steps shared by two batches
+    for batch, ids in zip(batches, vocabularies):
+        want = search(_shortlisted(joining, [batch], [ids]), batch[1], batch[2], cfg)
+        for hyps, w in zip(found[batch[0]], want):
+            _same(hyps, w)
+            assert all(int(t) < len(ids) for h in hyps for t in h.tokens)
+    assert getattr(*joining.output_projections()[0]).__class__.__name__ != "_RowsOutput"
 
 
 @pytest.mark.parametrize("cfg", CONFIGS)
