@@ -262,12 +262,13 @@ class Translator:
         narrowed = []
         for batch, src, lens, prefix in batches:
             ids = self.shortlist.candidates(src, prefix)  # (C,) sorted target ids
-            model.add(src, ids)
-            narrowed.append(((batch, ids), src, lens, None if prefix is None else to_narrowed(ids, prefix)))
-        for (batch, ids), nbest_lists in search_batches(model, narrowed, self.cfg):
+            group = model.add(src, ids)
+            narrowed.append(((batch, group), src, lens, None if prefix is None else to_narrowed(ids, prefix)))
+        for (batch, group), nbest_lists in search_batches(model, narrowed, self.cfg):
+            model.release(group)
             for hyps in nbest_lists:
                 for h in hyps:
-                    h.tokens = ids[h.tokens]
+                    h.tokens = model.ids[group][h.tokens]
             yield batch, nbest_lists
 
     def _prefix_tensor(self, prefixes: list[list[int]]) -> torch.Tensor | None:
