@@ -31,7 +31,6 @@ from torch import Tensor, nn
 from nmt.data.dictionary import PAD_ID
 from nmt.errors import NmtError
 from nmt.models.base import Seq2SeqModel
-from nmt.modules.linear import linear, runs_in_onednn_bf16
 from nmt.search.common import NEG_INF
 
 
@@ -69,17 +68,14 @@ class NarrowedOutput(nn.Module):
                                                            requires_grad=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        """In bf16 the packed product of :mod:`nmt.modules.linear` (autocast would cast the weight
-        again at every step: greedy with a shortlist 815 -> 1,014 sentences/s); in float32
-        ``F.linear`` (the packed product measured 5% slower on a weight used for one batch)."""
-        if runs_in_onednn_bf16(x):
-            return linear(x, self.weight, self.bias)
         return F.linear(x, self.weight, self.bias)
 
 
 def narrowed_layer(layer: nn.Module, ids: Tensor) -> nn.Module:
-    """``layer`` (a Linear, or a layer with a ``rows(ids)`` method such as the int8 layers of
-    :mod:`nmt.modules.int8`) over the rows ``ids``, whose logits equal the full layer's there."""
+    """``layer`` over the rows ``ids``, whose logits equal the full layer's there: its own
+    ``rows(ids)`` where it has one (the layers of :mod:`nmt.modules.linear`, whose packed bf16
+    product spares autocast's cast of the weight at every step, and the int8 layers of
+    :mod:`nmt.modules.int8`), else a Linear's rows."""
     if hasattr(layer, "rows"):
         return layer.rows(ids)
     if not isinstance(layer, nn.Linear):

@@ -146,3 +146,16 @@ def test_a_gradient_written_over_the_padded_product_is_taken_without_a_copy():
     assert results[False][3] and not results[True][3]  # the copy into padded rows is gone
     for a, b in zip(results[False][:3], results[True][:3]):
         assert torch.equal(a, b)
+
+
+def test_a_layer_over_some_of_its_rows_gives_its_outputs_there():
+    torch.manual_seed(0)
+    layer = Linear(8, 30)
+    ids = torch.tensor([0, 3, 4, 17, 29])
+    narrowed = layer.rows(ids)
+    x = torch.randn(6, 8)
+    assert isinstance(narrowed, Linear) and narrowed.out_features == 5
+    assert not narrowed.weight.requires_grad and narrowed.weight.data_ptr() != layer.weight.data_ptr()
+    torch.testing.assert_close(narrowed(x), layer(x)[:, ids])
+    with torch.autocast("cpu", dtype=torch.bfloat16), torch.no_grad():  # the packed bf16 product
+        torch.testing.assert_close(narrowed(x), layer(x)[:, ids])
