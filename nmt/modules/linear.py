@@ -183,10 +183,8 @@ class Linear(nn.Linear):
     def rows(self, ids: Tensor) -> Linear:
         """The layer restricted to the output rows ``ids`` (a lexical shortlist's output layer), a
         weight of its own that needs no gradient; its outputs are this layer's at those rows."""
-        narrowed = Linear(self.in_features, len(ids), bias=self.bias is not None,
-                          device=self.weight.device, dtype=self.weight.dtype)
-        with torch.no_grad():
-            narrowed.weight.copy_(self.weight.index_select(0, ids))
-            if self.bias is not None:
-                narrowed.bias.copy_(self.bias.index_select(0, ids))
-        return narrowed.requires_grad_(False)
+        narrowed = Linear(self.in_features, len(ids), bias=False, device="meta")  # no initialisation
+        narrowed.weight = nn.Parameter(self.weight.detach().index_select(0, ids), requires_grad=False)
+        narrowed.bias = None if self.bias is None else nn.Parameter(
+            self.bias.detach().index_select(0, ids), requires_grad=False)
+        return narrowed

@@ -214,9 +214,10 @@ class _RowsOutput(nn.Module):
             return self._layer(runs[0][0])(x)
         parts = [self._layer(g)(x[a:a + n]) for g, a, n in runs]
         width = max(p.size(-1) for p in parts)
-        out = parts[0].new_full((x.size(0), *parts[0].shape[1:-1], width), NEG_INF)  # (R, ..., C)
+        out = parts[0].new_empty((x.size(0), *parts[0].shape[1:-1], width))  # (R, ..., C)
         for (_, a, n), part in zip(runs, parts):
             out[a:a + n, ..., : part.size(-1)] = part
+            out[a:a + n, ..., part.size(-1):] = NEG_INF
         return out
 
     def _layer(self, group: int) -> nn.Module:
