@@ -80,12 +80,25 @@ def _checked_model_config(path: str | Path, ckpt: Checkpoint) -> object:
         raise DamagedCheckpoint(path, str(e)) from None
 
 
-def _checked_pipeline(path: str | Path, ckpt: Checkpoint, cfg: object) -> Pipeline:
-    """The checkpoint's pipeline, its dictionaries as large as the model's vocabularies."""
+def checkpoint_pipeline(path: str | Path) -> Pipeline:
+    """The pipeline a checkpoint carries (text processing, subword model, dictionaries): for
+    `nmt preprocess --pipeline-from CHECKPOINT`, e.g. to count a shortlist for an imported model."""
+    ckpt = load_checkpoint(path, with_optimizer=False)
+    if "pipeline" not in ckpt.meta:
+        raise NmtError(f"{path}: checkpoint metadata lacks 'pipeline' (not a model checkpoint?)")
+    return _pipeline(path, ckpt)
+
+
+def _pipeline(path: str | Path, ckpt: Checkpoint) -> Pipeline:
     try:
-        pipeline = Pipeline(ckpt.meta["pipeline"], ckpt.assets)
+        return Pipeline(ckpt.meta["pipeline"], ckpt.assets)
     except NmtError as e:
         raise DamagedCheckpoint(path, f"its pipeline cannot be rebuilt: {e}") from None
+
+
+def _checked_pipeline(path: str | Path, ckpt: Checkpoint, cfg: object) -> Pipeline:
+    """The checkpoint's pipeline, its dictionaries as large as the model's vocabularies."""
+    pipeline = _pipeline(path, ckpt)
     sides = ((pipeline.source, cfg.src_vocab_size), (pipeline.target, cfg.tgt_vocab_size))
     for side, size in sides:
         if side.dictionary is None or len(side.dictionary) != size:

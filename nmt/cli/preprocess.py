@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import fields
+from pathlib import Path
 
 from nmt.data.preprocess import PreprocessOptions, format_summary, preprocess
 from nmt.data.subword import SUBWORD_KINDS
 from nmt.data.tokenizer import TOKENIZERS, UNICODE_FORMS
+from nmt.translation import checkpoint_pipeline
 
 BOOL = argparse.BooleanOptionalAction
 DEFAULTS = PreprocessOptions(source_lang="", target_lang="", destdir="")
@@ -28,7 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     io.add_argument("--testpref", type=_prefixes, default=[], help="test prefix(es): splits test, test1, ...")
     io.add_argument("--destdir", required=True, help="output data directory")
     io.add_argument("--force", action="store_true", help="replace a non-empty --destdir")
-    io.add_argument("--pipeline-from", metavar="DIR", help="reuse DIR's pipeline (tokenizer, subwords, dictionaries); only binarize")
+    io.add_argument("--pipeline-from", metavar="DIR|CHECKPOINT",
+                    help="reuse the pipeline (tokenizer, subwords, dictionaries) of a data directory "
+                         "or a checkpoint; only binarize")
     io.add_argument("--keep-text", action="store_true", help="keep tokenized and segmented text in DESTDIR/text/")
     io.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
 
@@ -60,7 +64,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     names = {f.name for f in fields(PreprocessOptions)}
     opts = PreprocessOptions(**{k: v for k, v in vars(args).items() if k in names})
-    summary = preprocess(opts, log=lambda msg: print(msg, flush=True))
+    reused = None
+    if opts.pipeline_from is not None and Path(opts.pipeline_from).is_file():  # a checkpoint's
+        reused = checkpoint_pipeline(opts.pipeline_from)
+    summary = preprocess(opts, log=lambda msg: print(msg, flush=True), reused=reused)
     print(format_summary(summary))
     print(f"wrote {opts.destdir}")
     return 0

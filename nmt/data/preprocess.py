@@ -63,7 +63,8 @@ class PreprocessOptions:
     threshold: int = 0
     nwords: int = -1
     padding_factor: int = 8
-    pipeline_from: str | None = None  # reuse an existing data directory's pipeline
+    pipeline_from: str | None = None  # reuse an existing pipeline: a data directory's (or, from
+    # the command line, a checkpoint's: preprocess() is then handed it as ``reused``)
     workers: int = 2
     keep_text: bool = False  # keep the tokenized and segmented text in destdir/text/
 
@@ -83,7 +84,7 @@ def split_names(opts: PreprocessOptions) -> dict[str, list[str]]:
     return splits
 
 
-def check_inputs(opts: PreprocessOptions) -> dict[str, list[str]]:
+def check_inputs(opts: PreprocessOptions, reused: Pipeline | None = None) -> dict[str, list[str]]:
     """Fail early, before any work: bad options, missing files, an occupied ``destdir``."""
     if opts.source_lang == opts.target_lang:
         raise NmtError("--source-lang and --target-lang must differ")
@@ -96,7 +97,7 @@ def check_inputs(opts: PreprocessOptions) -> dict[str, list[str]]:
         for prefix in prefixes:
             for lang in opts.langs:
                 require_file(f"{prefix}.{lang}")
-    if opts.pipeline_from is not None:
+    if opts.pipeline_from is not None and reused is None:
         Pipeline.load(opts.pipeline_from)  # a damaged or hostile pipeline is refused before any work
     dest = Path(opts.destdir)
     if dest.exists() and not dest.is_dir():
@@ -114,9 +115,10 @@ def text_steps(opts: PreprocessOptions, lang: str) -> TextSteps:
     )
 
 
-def preprocess(opts: PreprocessOptions, log=print) -> dict:
-    """Run all stages; returns the summary (also written to ``destdir/summary.json``)."""
-    splits = check_inputs(opts)
+def preprocess(opts: PreprocessOptions, log=print, reused: Pipeline | None = None) -> dict:
+    """Run all stages; returns the summary (also written to ``destdir/summary.json``). ``reused``:
+    the pipeline named by ``opts.pipeline_from`` when the caller has read it already."""
+    splits = check_inputs(opts, reused)
     dest = Path(opts.destdir)
     with no_space_left(dest):
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -124,7 +126,7 @@ def preprocess(opts: PreprocessOptions, log=print) -> dict:
         tmp = temporary_path(dest, "partial")
         tmp.mkdir()
         try:
-            summary = _run(opts, splits, tmp, log)
+            summary = _run(opts, splits, tmp, log, reused)
             _replace_dir(tmp, dest)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -132,7 +134,8 @@ def preprocess(opts: PreprocessOptions, log=print) -> dict:
     return summary
 
 
-def _run(opts: PreprocessOptions, splits: dict[str, list[str]], tmp: Path, log) -> dict:
+def _run(opts: PreprocessOptions, splits: dict[str, list[str]], tmp: Path, log,
+         reused: Pipeline | None) -> dict:
     summary: dict = {"options": asdict(opts), "splits": {}, "seconds": {}}
     text_dir = tmp / "text"
     text_dir.mkdir()
@@ -140,7 +143,7 @@ def _run(opts: PreprocessOptions, splits: dict[str, list[str]], tmp: Path, log) 
     if opts.pipeline_from is None:
         steps = {lang: text_steps(opts, lang) for lang in opts.langs}
     else:
-        reused = Pipeline.load(opts.pipeline_from)
+        reused = reused or Pipeline.load(opts.pipeline_from)
         if (reused.source_lang, reused.target_lang) != opts.langs:
             raise NmtError(f"--pipeline-from {opts.pipeline_from} is for {reused.source_lang}-{reused.target_lang}")
         steps = {lang: reused.sides[lang].words.steps for lang in opts.langs}

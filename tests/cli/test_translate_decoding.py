@@ -127,6 +127,33 @@ def test_nmt_shortlist_finds_the_translations(data_dir, tmp_path, capsys):  # no
     assert "wrote" in capsys.readouterr().out
 
 
+def test_a_shortlist_for_an_imported_model_through_its_checkpoints_pipeline(tiny1, src, multi30k_text,
+                                                                             tmp_path):
+    """`nmt preprocess --pipeline-from CHECKPOINT` binarizes text with the checkpoint's own
+    pipeline (an imported fairseq model has no data directory), so `nmt shortlist` can count it."""
+    dest = tmp_path / "bin"
+    assert main(["preprocess", "-s", "en", "-t", "de", "--trainpref", str(multi30k_text / "train"),
+                 "--pipeline-from", str(tiny1), "--destdir", str(dest)]) == 0
+    ckpt = load_checkpoint(tiny1, with_optimizer=False)
+    for lang in ("en", "de"):
+        assert (dest / f"dict.{lang}.txt").read_bytes() == ckpt.assets[f"dict.{lang}.txt"]
+    out = tmp_path / "shortlist.json"
+    assert main(["shortlist", str(dest), "--output", str(out), "--per-source", "5"]) == 0
+    table = Shortlist.load(out).table
+    assert "Hund" in table["dog"] and "Mann" in table["man"]
+    assert len(translate(tmp_path, "--checkpoint", tiny1, "--input", src, "--shortlist", out)) == 4
+
+
+def test_a_checkpoint_that_is_not_one_is_a_one_line_error_in_preprocess(multi30k_text, tmp_path, capsys):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a checkpoint")
+    dest = tmp_path / "bin"
+    assert main(["preprocess", "-s", "en", "-t", "de", "--trainpref", str(multi30k_text / "train"),
+                 "--pipeline-from", str(bad), "--destdir", str(dest)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a readable nmt checkpoint" in err and not dest.exists()
+
+
 def test_a_small_shortlist_restricts_the_output(tiny1, src, tmp_path):
     small = tmp_path / "small.json"
     Shortlist("en", "de", ["Ein", "Mann", "Hund", ".", "ein", "Hunde", "Zwei"],
