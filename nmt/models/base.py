@@ -25,8 +25,8 @@ Further rules search relies on:
 - a family whose decoder reads one encoder row per sentence however many rows (hypotheses) the
   sentence has, ``w`` consecutive rows each, sets ``shares_encoder_rows``: beam search then never
   expands the encoder output to ``beam`` rows and only selects the sentences still running
-  (its decoder must still accept one encoder row per decoder row, as an ensemble or a shortlist,
-  which do not share, pass it);
+  (its decoder must still accept one encoder row per decoder row, as an ensemble, which does not
+  share, passes it; a shortlist shares where its model does);
 - ``output_layer`` names the module that maps the decoder's output to the target vocabulary (a
   Linear, or int8 dynamic Linear), which a lexical shortlist (:mod:`nmt.search.shortlist`, built
   by :mod:`nmt.data.shortlist`) narrows to a subset of the vocabulary.
