@@ -271,6 +271,8 @@ class Translator:
         return self._shortlisted_batches(batches[::-1])
 
     def _shortlisted_batches(self, batches):
+        """:meth:`search_batches` over each batch's shortlist candidates, the chosen tokens mapped
+        back to the full vocabulary."""
         model = ShortlistedModel(self.model)
         narrowed = []
         for batch, src, lens, prefix in batches:

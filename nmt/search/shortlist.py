@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nmt.data.dictionary import PAD_ID
@@ -57,30 +56,14 @@ class BoundShortlist:
         return torch.from_numpy(np.unique(np.concatenate(found))).to(src.device)
 
 
-class NarrowedOutput(nn.Module):
-    """An output layer restricted to the rows ``ids`` (C,) of its weight: x (..., D) -> (..., C)."""
-
-    def __init__(self, layer: nn.Linear, ids: Tensor):
-        super().__init__()
-        self.weight = nn.Parameter(layer.weight.detach().index_select(0, ids), requires_grad=False)
-        bias = layer.bias
-        self.bias = None if bias is None else nn.Parameter(bias.detach().index_select(0, ids),
-                                                           requires_grad=False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.linear(x, self.weight, self.bias)
-
-
 def narrowed_layer(layer: nn.Module, ids: Tensor) -> nn.Module:
-    """``layer`` over the rows ``ids``, whose logits equal the full layer's there: its own
-    ``rows(ids)`` where it has one (the layers of :mod:`nmt.modules.linear`, whose packed bf16
-    product spares autocast's cast of the weight at every step, and the int8 layers of
-    :mod:`nmt.modules.int8`), else a Linear's rows."""
-    if hasattr(layer, "rows"):
-        return layer.rows(ids)
-    if not isinstance(layer, nn.Linear):
-        raise NmtError(f"a shortlist needs a linear output layer, found {type(layer).__name__}")
-    return NarrowedOutput(layer, ids)
+    """``layer`` over the rows ``ids``, whose logits equal the full layer's there: the layer's own
+    ``rows(ids)`` (the layers of :mod:`nmt.modules.linear`, whose packed bf16 product spares
+    autocast's cast of the weight at every step, and the int8 layers of :mod:`nmt.modules.int8`)."""
+    if not hasattr(layer, "rows"):
+        raise NmtError(f"a shortlist needs an output layer that narrows itself (rows(ids)), found "
+                       f"{type(layer).__name__}")
+    return layer.rows(ids)
 
 
 @dataclass

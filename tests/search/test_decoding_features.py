@@ -212,6 +212,21 @@ def test_an_int8_output_layer_can_be_narrowed():
     assert tokens(found) == tokens(search(model, src, lens, MODES["greedy"]))
 
 
+def test_an_output_layer_that_cannot_narrow_itself_is_a_clear_error():
+    from torch import nn
+
+    from nmt.errors import NmtError
+
+    model = tiny_model("lstm")
+    parent, name = model.output_projections()[0]
+    plain = getattr(parent, name)
+    setattr(parent, name, nn.Linear(plain.in_features, plain.out_features))
+    src, lens, _ = random_batch(V)
+    with pytest.raises(NmtError, match="narrows itself"):
+        search(narrowed(model, src, torch.arange(V)), src, lens, MODES["greedy"])
+    assert type(getattr(parent, name)) is nn.Linear  # the model's own layer is put back
+
+
 def test_every_family_names_its_output_layer():
     for family, preset in PRESETS.items():
         cfg = dataclasses.replace(registry.preset(preset), src_vocab_size=V, tgt_vocab_size=V)
