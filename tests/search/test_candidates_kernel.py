@@ -81,3 +81,21 @@ def test_top_candidates_takes_the_pass_for_float32_on_the_cpu_only():
     assert torch.equal(cand.scores, ref.scores) and torch.equal(cand.tokens, ref.tokens)
     assert candidates.ranked_in_one_pass(lp.double(), None, 2, 5, 10) is None
     assert candidates.ranked_in_one_pass(lp.t().contiguous().t(), None, 2, 5, 10) is None
+
+
+def test_greedy_row_best_is_max_with_nan_as_minus_inf_and_the_first_of_ties():
+    """Greedy's pick (nmt.search.common.row_best) runs on the kernel; ``max`` over the rows with
+    NaN taken as −inf is its reference: the same values, and among equal values the first id."""
+    from nmt.search.common import row_best
+
+    lp = log_probs(6, 9808, seed=3)
+    lp[:, 1] = -math.inf
+    lp[0, 17] = math.nan  # never chosen
+    lp[1, [40, 9000]] = 0.5  # a tie at the top: the first wins
+    lp[2, :] = -math.inf  # nothing allowed: −inf at id 0, as max gives
+    lp[3, 0] = math.nan
+    lp[4, :] = math.nan
+    values, ids = row_best(lp.clone())
+    ref_values, ref_ids = lp.nan_to_num(nan=-math.inf, neginf=-math.inf).max(dim=1)
+    assert torch.equal(values, ref_values) and torch.equal(ids, ref_ids)
+    assert ids[1] == 40 and ids[2] == 0 and ids[4] == 0
